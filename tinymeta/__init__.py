@@ -1,0 +1,28 @@
+"""tinymeta: reverse-mode autodiff on numpy whose gradients are differentiable.
+
+    import tinymeta as tm
+    tm.grad(tm.grad(tm.tanh))(0.5)          # second derivative of tanh
+    tm.grad(lambda x: x * tm.grad(lambda y: x * y)(3.0))(2.0)   # == 4.0
+
+Layers, bottom to top: ``tensor`` (the array and its node), ``primitive`` and
+``ops`` (numpy functions with VJP rules), ``autodiff`` (backward pass and
+transforms), ``tree``, ``testing``; above them ``nn``, ``meta`` and ``viz``.
+"""
+
+from tinymeta.autodiff import (
+    IndependentOutputWarning, backward_node_count, debug_nans, grad, hessian, hvp, jacobian,
+    keep_graph, stop_gradient, value_and_grad, vjp,
+)
+from tinymeta.ops import *  # noqa: F403  (numpy-named primitives: tm.exp, tm.matmul, ...)
+from tinymeta.ops import __all__ as _ops_all
+from tinymeta.tensor import Tensor, is_tensor, name_scope, no_grad, tensor
+from tinymeta.tree import tree_leaves, tree_map
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "is_tensor", "name_scope", "no_grad", "grad", "value_and_grad", "vjp",
+    "jacobian", "hessian", "hvp", "stop_gradient", "keep_graph", "debug_nans",
+    "IndependentOutputWarning", "backward_node_count", "tree_map", "tree_leaves",
+    *_ops_all,
+]

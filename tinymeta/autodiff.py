@@ -1,0 +1,579 @@
+"""The backward pass, and the transforms built on it.
+
+How gradients become differentiable
+-----------------------------------
+tinymeta records one define-by-run graph (see ``tensor.py``): ops on tensors
+that require grad remember their inputs. ``grad(f)(x)`` does three things:
+
+1. It makes a fresh *variable* for x: a new leaf if x is a constant, or an
+   ``identity`` node on top of x if x itself requires grad (x is an outer
+   traced value, as in ``grad(grad(f))`` or MAML's inner loop).
+2. It runs ``f`` on the variable, recording the forward graph.
+3. It walks the graph back from the output *to that variable only* and
+   applies each node's VJP rule.
+
+Step 3 is where higher order comes from. The VJP rules are written with
+tinymeta ops, so if the backward pass runs with recording switched on, every
+multiplication it performs is itself a node, and the gradient it returns is a
+tensor with a graph that an outer ``grad`` can walk again.
+
+Should a backward pass record? Only if somebody could differentiate its
+result. That is the case exactly when the ops it will run touch a value that
+requires grad *from outside this differentiation*: the variable is an
+identity node over an outer value, or some node on the path from the
+variable to the output also takes an outer value as input (a closure, like
+``x`` in ``grad(lambda y: x * y)``). The walk in step 3 finds out, so a
+plain first-order gradient records nothing and runs on bare numpy, while the
+inner gradient of MAML is recorded because it depends on the outer θ.
+
+Why there is no perturbation confusion
+--------------------------------------
+Gradients are taken with respect to specific tensors, never "whatever
+requires grad". In ``grad(lambda x: grad(lambda y: x + y)(x))(2.0)`` the
+inner ``y`` is an identity node over ``x``: the inner walk stops at ``y``, so
+it sees d(x + y)/dy = 1 and never the path through ``x``; the outer gradient
+of the constant 1 is 0. The walk also ignores every node older than the
+variable (a tensor can only depend on tensors made before it), so an inner
+gradient never wanders into the outer graph.
+
+Deep graphs
+-----------
+The topological sort is an explicit-stack depth-first search, so a chain of
+10,000 ops (hundreds of MAML inner steps) needs no recursion at all.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+from tinymeta import ops
+from tinymeta.primitive import Primitive, describe
+from tinymeta.tensor import Tensor, _constant, _readonly, _seq, _state
+from tinymeta.tree import flatten, tree_map, tree_paths, unflatten
+
+__all__ = [
+    "grad", "value_and_grad", "vjp", "jacobian", "hessian", "hvp", "stop_gradient",
+    "keep_graph", "debug_nans", "IndependentOutputWarning", "backward_node_count",
+]
+
+
+class IndependentOutputWarning(UserWarning):
+    """The differentiated output does not depend on an argument: its gradient is zero."""
+
+
+def backward_node_count() -> int:
+    """How many nodes backward passes have recorded so far (for tests and teaching)."""
+    return _state.backward_nodes
+
+
+@contextmanager
+def keep_graph() -> Iterator[None]:
+    """Record everything a renderer needs to draw a whole computation.
+
+    Inside the block every backward pass over a graph that requires grad is
+    recorded (as if an outer ``grad`` were waiting for it), and
+    ``stop_gradient`` keeps a reference to its input so the cut edge can be
+    drawn. Outside it, ``stop_gradient`` forgets its input, which is what keeps
+    first-order MAML's memory flat in the number of inner steps.
+    """
+    previous = (_state.keep_cut_edges,)
+    _state.keep_cut_edges = True
+    try:
+        yield
+    finally:
+        (_state.keep_cut_edges,) = previous
+
+
+@contextmanager
+def debug_nans() -> Iterator[None]:
+    """Raise FloatingPointError at the first op (forward or backward) that makes nan/inf."""
+    previous = _state.debug_nans
+    _state.debug_nans = True
+    try:
+        yield
+    finally:
+        _state.debug_nans = previous
+
+
+# ---------------------------------------------------------------- the backward pass
+def _walk(roots: Sequence[Tensor], targets: dict[int, Tensor] | None) -> tuple[list[Tensor], bool]:
+    """Topologically sort the nodes between ``roots`` and ``targets``.
+
+    Returns (nodes, touches_outer): ``nodes`` parents-first, holding only nodes
+    that lie on a path from a target to a root (``relevant``); targets are not
+    expanded. ``touches_outer`` says whether some relevant node reads a
+    requires-grad value from outside the targets' subgraph. With
+    ``targets=None`` every leaf that requires grad is a target.
+    """
+    min_seq = min(t._seq for t in targets.values()) if targets else -1
+    relevant: set[int] = set()
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots if r.requires_grad]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            if targets is None:
+                is_target = node._vjps is None
+            else:
+                is_target = key in targets
+            if is_target or any(
+                type(p) is Tensor and id(p) in relevant for p in node._inputs or ()
+            ):
+                relevant.add(key)
+                order.append(node)
+            continue
+        if key in visited:
+            continue
+        visited.add(key)
+        stack.append((node, True))
+        if node._vjps is None or (targets is not None and key in targets):
+            continue  # leaves and targets are where the walk ends
+        for p in node._inputs:
+            if type(p) is Tensor and p.requires_grad and p._seq >= min_seq and id(p) not in visited:
+                stack.append((p, False))
+
+    touches_outer = False
+    if targets is not None:
+        for node in order:
+            if id(node) in targets:
+                if node._vjps is not None:  # an identity over an outer traced value
+                    touches_outer = True
+                    break
+                continue
+            for p in node._inputs:
+                if type(p) is Tensor and p.requires_grad and id(p) not in relevant:
+                    touches_outer = True
+                    break
+            if touches_outer:
+                break
+    return order, touches_outer
+
+
+def _run_backward(
+    order: list[Tensor],
+    seeds: dict[int, Any],
+    stop: dict[int, Tensor] | None,
+    create_graph: bool,
+) -> dict[int, Any]:
+    """Propagate cotangents from the seeds down ``order``; return those reaching ``stop``."""
+    relevant = {id(n) for n in order}
+    cot: dict[int, Any] = dict(seeds)
+    reached: dict[int, Any] = {}
+    previous = (_state.recording, _state.backward_order, _state.backward_of)
+    _state.recording = create_graph
+    try:
+        for node in reversed(order):
+            key = id(node)
+            g = cot.pop(key, None)
+            if g is None:
+                continue
+            if node._vjps is None or (stop is not None and key in stop):
+                reached[key] = g
+                continue
+            if create_graph:
+                _state.backward_order = node.order + 1
+                _state.backward_of = node
+            inputs = node._inputs
+            vjps = node._vjps
+            params = node._params
+            for i, p in enumerate(inputs):
+                if type(p) is not Tensor or id(p) not in relevant:
+                    continue
+                rule = vjps[i]
+                if rule is None:
+                    continue
+                c = rule(g, node, *inputs, **params)
+                k = id(p)
+                prev = cot.get(k)
+                cot[k] = c if prev is None else ops.add(prev, c)
+    finally:
+        _state.recording, _state.backward_order, _state.backward_of = previous
+    return reached
+
+
+def _seed_for(out: Tensor, seed: Any, opname: str) -> Tensor:
+    if isinstance(seed, Tensor):
+        s = seed
+    else:
+        s = _constant(np.asarray(seed, dtype=out.dtype))
+    if s.shape != out.shape:
+        raise ValueError(
+            f"{opname}: the cotangent has shape {s.shape} but the output has shape {out.shape}; "
+            f"they must match"
+        )
+    return s
+
+
+def _cast_like(g: Any, target: Tensor) -> Any:
+    if g.dtype != target.dtype:
+        g = ops.astype(g, dtype=target.dtype)
+    if g.shape != target.shape:  # a rule broke its contract: say which
+        raise RuntimeError(
+            f"internal error: cotangent of shape {g.shape} for a tensor of shape {target.shape}"
+        )
+    return g
+
+
+def backward_into_leaves(out: Tensor, gradient: Any, create_graph: bool) -> None:
+    """``Tensor.backward``: accumulate into ``.grad`` of every leaf that requires grad."""
+    if not out.requires_grad:
+        raise RuntimeError(
+            "backward: this tensor does not require grad (no input had requires_grad=True, "
+            "or it was computed under no_grad)"
+        )
+    if gradient is None:
+        if out.size != 1:
+            raise TypeError(
+                f"backward: the output has shape {out.shape}; pass gradient= (a cotangent of "
+                f"that shape), or reduce it to a scalar first"
+            )
+        gradient = np.ones(out.shape, dtype=out.dtype)
+    seed = _seed_for(out, gradient, "backward")
+    order, _ = _walk([out], None)
+    reached = _run_backward(order, {id(out): seed}, None, create_graph and _state.recording)
+    for leaf in order:
+        g = reached.get(id(leaf))
+        if g is None:
+            continue
+        g = _cast_like(g, leaf)
+        leaf.grad = g if leaf.grad is None else ops.add(leaf.grad, g)
+
+
+# ---------------------------------------------------------------- variables
+_identity = Primitive("identity", lambda x: x, doc="y = x; marks a value as a variable.")
+_identity.defvjp(lambda g, ans, x: g)
+
+
+def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
+    """A fresh tensor to differentiate with respect to (see the module docstring)."""
+    where = f"argument {argnum}{path}"
+    if isinstance(leaf, Tensor):
+        if leaf.dtype.kind not in "fc":
+            raise TypeError(
+                f"{opname}: cannot differentiate with respect to {where}, a tensor of dtype "
+                f"{leaf.dtype}; only floating-point values have gradients (cast with dtype=float)"
+            )
+        if leaf.requires_grad and _state.recording:
+            return _identity(leaf)
+        data = leaf._data
+    elif isinstance(leaf, (float, np.floating)) and not isinstance(leaf, bool):
+        data = np.asarray(leaf, dtype=np.result_type(leaf))
+    elif isinstance(leaf, np.ndarray) and leaf.dtype.kind in "fc":
+        data = np.array(leaf)  # copy: the graph must not change if the caller's array does
+    else:
+        kind = (f"a numpy array of dtype {leaf.dtype}" if isinstance(leaf, np.ndarray)
+                else f"{type(leaf).__name__} {leaf!r}")
+        hint = " (write 3.0 rather than 3)" if isinstance(leaf, (int, np.integer)) else ""
+        raise TypeError(
+            f"{opname}: cannot differentiate with respect to {where}, which is {kind}; "
+            f"only float tensors, float numpy arrays and Python floats have gradients{hint}"
+        )
+    t = Tensor.__new__(Tensor)
+    t._data = _readonly(data)
+    t._inputs = None
+    t._vjps = None
+    t._params = None
+    t.op = "leaf"
+    t.requires_grad = True
+    t.grad = None
+    t._seq = next(_seq)
+    t.scope = _state.scope
+    t.order = _state.backward_order
+    t.backward_of = None
+    t.name = f"arg{argnum}{path}"
+    return t
+
+
+def _check_callable(f: Any, opname: str) -> None:
+    if not callable(f):
+        raise TypeError(f"{opname}: expected a function to differentiate, got {type(f).__name__}")
+
+
+def _argnums(argnums: Any, nargs: int, opname: str) -> tuple[int, ...]:
+    single = isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool)
+    nums = (argnums,) if single else argnums
+    if not isinstance(nums, tuple) or not all(
+        isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in nums
+    ) or not nums:
+        raise TypeError(f"{opname}: argnums must be an int or a non-empty tuple of ints, "
+                        f"got {argnums!r}")
+    for n in nums:
+        if not -nargs <= n < nargs:
+            valid = f"0..{nargs - 1}" if nargs else "none: f was called with no arguments"
+            raise ValueError(
+                f"{opname}: argnums={argnums!r} is out of range: the function was called with "
+                f"{nargs} positional argument{'s' * (nargs != 1)} (valid: {valid})"
+            )
+    return tuple(int(n) % nargs for n in nums)
+
+
+def _prepare(args: tuple, nums: tuple[int, ...], opname: str):
+    """Replace the differentiated arguments with variables; remember their trees."""
+    args = list(args)
+    variables: list[list[Tensor]] = []
+    treedefs = []
+    for n in nums:
+        leaves, treedef = flatten(args[n])
+        if not leaves:
+            raise TypeError(f"{opname}: argument {n} is an empty container; nothing to "
+                            f"differentiate")
+        paths = tree_paths(args[n]) if len(leaves) > 1 or treedef is not None else [""]
+        vs = [_variable(leaf, opname, n, p) for leaf, p in zip(leaves, paths)]
+        variables.append(vs)
+        treedefs.append(treedef)
+        args[n] = unflatten(treedef, vs)
+    return args, variables, treedefs
+
+
+def _gradients(
+    outs: list[Tensor], seeds: list[Tensor], variables: list[list[Tensor]], opname: str,
+    warn: bool = True,
+) -> list[list[Tensor]]:
+    """Run one backward pass from ``outs`` to every variable; zeros where no path."""
+    flat = [v for vs in variables for v in vs]
+    targets = {id(v): v for v in flat}
+    roots = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
+    reached: dict[int, Any] = {}
+    if roots:
+        order, touches_outer = _walk(roots, targets)
+        create_graph = _state.recording and touches_outer
+        seed_map = {id(o): s for o, s in zip(outs, seeds) if isinstance(o, Tensor)
+                    and o.requires_grad}
+        reached = _run_backward(order, seed_map, targets, create_graph)
+    result = []
+    for n, vs in enumerate(variables):
+        if warn and not any(id(v) in reached for v in vs):
+            warnings.warn(
+                f"{opname}: the output does not depend on differentiated argument {n}; "
+                f"its gradient is zero",
+                IndependentOutputWarning,
+                stacklevel=4,
+            )
+        result.append([
+            _cast_like(reached[id(v)], v) if id(v) in reached
+            else _constant(np.zeros(v.shape, dtype=v.dtype))
+            for v in vs
+        ])
+    return result
+
+
+def _scalar_output(out: Any, opname: str) -> Tensor:
+    if not isinstance(out, Tensor):
+        if isinstance(out, (float, int, np.number)) or (
+            isinstance(out, np.ndarray) and out.size == 1
+        ):
+            return _constant(np.asarray(out, dtype=float))  # a constant: gradient zero
+        raise TypeError(
+            f"{opname}: the function must return a scalar tensor, got {type(out).__name__}"
+            + ("; with has_aux=True return (scalar, aux)" if isinstance(out, tuple) else "")
+        )
+    if out.size != 1:
+        raise TypeError(
+            f"{opname}: the function must return a scalar, but it returned shape {out.shape}. "
+            f"grad is only defined for scalar outputs: use tm.jacobian(f) for the full "
+            f"Jacobian, or tm.vjp(f, x) with a cotangent of shape {out.shape}"
+        )
+    if out.dtype.kind not in "fc":
+        raise TypeError(f"{opname}: the function returned dtype {out.dtype}; a gradient needs a "
+                        f"floating-point output")
+    return out
+
+
+# ---------------------------------------------------------------- transforms
+def value_and_grad(
+    f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False,
+    *, _opname: str = "value_and_grad",
+):
+    """Return a function computing ``(f(*args), gradient)``; with ``has_aux`` f returns
+    ``(value, aux)`` and the result is ``((value, aux), gradient)``.
+
+    The gradient has the structure of the differentiated argument (a tuple of
+    them when ``argnums`` is a tuple). Gradients are recorded, and so can be
+    differentiated again, exactly when they depend on a value an outer
+    transform is differentiating.
+    """
+    opname = _opname
+    _check_callable(f, opname)
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args: Any, **kwargs: Any):
+        nums = _argnums(argnums, len(args), opname)
+        new_args, variables, treedefs = _prepare(args, nums, opname)
+        result = f(*new_args, **kwargs)
+        if has_aux:
+            if not isinstance(result, tuple) or len(result) != 2:
+                raise TypeError(f"{opname}: with has_aux=True the function must return a pair "
+                                f"(scalar, aux), got {type(result).__name__}")
+            out, aux = result
+        else:
+            out = result
+        out = _scalar_output(out, opname)
+        seed = _constant(np.ones(out.shape, dtype=out.dtype))
+        grads = _gradients([out], [seed], variables, opname)
+        trees = [unflatten(d, g) for d, g in zip(treedefs, grads)]
+        g = trees[0] if isinstance(argnums, (int, np.integer)) else tuple(trees)
+        return ((out, aux), g) if has_aux else (out, g)
+
+    return value_and_grad_f
+
+
+def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False):
+    """Return a function computing the gradient of scalar ``f`` with respect to ``argnums``.
+
+    ``tm.grad(tm.grad(f))`` is the second derivative, to any depth.
+    """
+    _check_callable(f, "grad")
+    vg = value_and_grad(f, argnums, has_aux, _opname="grad")
+
+    @functools.wraps(f)
+    def grad_f(*args: Any, **kwargs: Any):
+        value, g = vg(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return grad_f
+
+
+def vjp(f: Callable, *args: Any) -> tuple[Any, Callable]:
+    """Evaluate ``f(*args)`` and return ``(out, vjp_fn)``; ``vjp_fn(cotangent)`` returns a
+    tuple with one cotangent per argument. ``out`` may be a tree of tensors; the
+    cotangent must have the same structure and shapes."""
+    _check_callable(f, "vjp")
+    if not args:
+        raise TypeError("vjp: pass the arguments to evaluate f at, e.g. tm.vjp(f, x)")
+    nums = tuple(range(len(args)))
+    new_args, variables, treedefs = _prepare(args, nums, "vjp")
+    out = f(*new_args)
+    out_leaves, out_def = flatten(out)
+    for leaf in out_leaves:
+        if not isinstance(leaf, Tensor):
+            raise TypeError(f"vjp: the function must return tensors, got {type(leaf).__name__}")
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        c_leaves, c_def = flatten(cotangent)
+        if c_def != out_def or len(c_leaves) != len(out_leaves):
+            raise ValueError("vjp: the cotangent must have the same tree structure as the output")
+        seeds = [_seed_for(o, c, "vjp") for o, c in zip(out_leaves, c_leaves)]
+        grads = _gradients(out_leaves, seeds, variables, "vjp", warn=False)
+        return tuple(unflatten(d, g) for d, g in zip(treedefs, grads))
+
+    return out, vjp_fn
+
+
+def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0):
+    """Return a function computing the Jacobian of ``f`` by one VJP per output element.
+
+    For a tensor output of shape S and an argument leaf of shape A the result
+    has shape S + A; trees of outputs and arguments give trees of such blocks
+    (the output's structure outside, the argument's inside).
+    """
+    _check_callable(f, "jacobian")
+
+    @functools.wraps(f)
+    def jacobian_f(*args: Any):
+        nums = _argnums(argnums, len(args), "jacobian")
+
+        def f_of_selected(*selected):
+            full = list(args)
+            for n, s in zip(nums, selected):
+                full[n] = s
+            return f(*full)
+
+        out, pullback = vjp(f_of_selected, *(args[n] for n in nums))
+        out_leaves, out_def = flatten(out)
+        blocks_per_out = []
+        for j, o in enumerate(out_leaves):
+            rows = []  # one VJP per element of output leaf j
+            for k in range(o.size):
+                seeds = [np.zeros(x.shape, dtype=x.dtype) for x in out_leaves]
+                seeds[j] = np.zeros(o.size, dtype=o.dtype)
+                seeds[j][k] = 1
+                seeds[j] = seeds[j].reshape(o.shape)
+                rows.append(pullback(unflatten(out_def, seeds)))
+            per_arg = []
+            for a in range(len(nums)):
+                arg_leaves, arg_def = flatten(rows[0][a]) if rows else flatten(args[nums[a]])
+                blocks = []
+                for i, leaf in enumerate(arg_leaves):
+                    shape = np.shape(leaf)
+                    if rows:
+                        col = ops.stack([flatten(r[a])[0][i] for r in rows])
+                        blocks.append(ops.reshape(col, o.shape + shape))
+                    else:
+                        blocks.append(_constant(np.zeros(o.shape + shape)))
+                per_arg.append(unflatten(arg_def, blocks))
+            blocks_per_out.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+        return unflatten(out_def, blocks_per_out)
+
+    return jacobian_f
+
+
+def hessian(f: Callable, argnums: int = 0):
+    """The Hessian of scalar ``f``: ``jacobian(grad(f))``, shape A + A for an argument of
+    shape A."""
+    _check_callable(f, "hessian")
+    return jacobian(grad(f, argnums), argnums)
+
+
+def hvp(f: Callable, x: Any, v: Any) -> Any:
+    """The Hessian-vector product ∇²f(x) v without forming the Hessian (reverse-over-reverse).
+
+    ``v`` has the structure and shapes of ``x``; so does the result.
+    """
+    _check_callable(f, "hvp")
+    x_leaves, x_def = flatten(x)
+    v_leaves, v_def = flatten(v)
+    if x_def != v_def or [np.shape(a) for a in x_leaves] != [np.shape(b) for b in v_leaves]:
+        raise ValueError(
+            f"hvp: v must have the structure and shapes of x: x has "
+            f"{[np.shape(a) for a in x_leaves]}, v has {[np.shape(b) for b in v_leaves]}"
+        )
+
+    def g_dot_v(y):
+        g_leaves = flatten(grad(f)(y))[0]
+        total = None
+        for g, w in zip(g_leaves, v_leaves):
+            term = ops.vdot(g, w)
+            total = term if total is None else ops.add(total, term)
+        return total
+
+    return grad(g_dot_v)(x)
+
+
+# ---------------------------------------------------------------- stop_gradient
+def _stop(x: Any) -> Any:
+    if not isinstance(x, Tensor):
+        return x
+    if not x.requires_grad:
+        return x
+    t = _constant(x._data)
+    if _state.keep_cut_edges and _state.recording:
+        # remembered only for drawing: requires_grad stays False, so no gradient flows
+        t.op = "stop_gradient"
+        t._inputs = (x,)
+        t._vjps = (None,)
+        t._params = {}
+        t.order = _state.backward_order
+        t.backward_of = _state.backward_of
+    return t
+
+
+def stop_gradient(x: Any) -> Any:
+    """Identity on values, zero derivative at every order; accepts a tree.
+
+    The result is a constant, so no backward pass at any nesting level passes
+    through it (a "stop" that only stopped one level would be a bug: see the
+    tests). It does not keep its input alive, unless ``keep_graph()`` is on.
+    """
+    return tree_map(_stop, x)
+
+
+def _describe_tree(x: Any) -> str:  # used by error messages elsewhere
+    return ", ".join(describe(leaf) for leaf in flatten(x)[0])

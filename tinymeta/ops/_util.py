@@ -1,0 +1,68 @@
+"""Small helpers shared by the op modules: shapes, axes and error messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinymeta.primitive import describe
+from tinymeta.tensor import Tensor
+
+BROADCAST_RULE = (
+    "numpy broadcasting aligns shapes from the last axis and needs each pair of sizes "
+    "to be equal or 1"
+)
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    if type(x) is Tensor or type(x) is np.ndarray:
+        return x.shape
+    return np.shape(x)
+
+
+def dtype_of(x: Any) -> np.dtype | None:
+    if type(x) is Tensor or type(x) is np.ndarray:
+        return x.dtype
+    return None
+
+
+def normalize_axis(axis: Any, ndim: int, opname: str) -> tuple[int, ...]:
+    """axis=None|int|tuple -> sorted tuple of non-negative axes (with a clear error)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"{opname}: axis must be None, an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < ndim:
+            raise ValueError(
+                f"{opname}: axis {a} is out of range for an array with {ndim} dimensions "
+                f"(valid: {-ndim}..{ndim - 1})" if ndim else
+                f"{opname}: axis {a} is out of range for a 0-d array (valid: axis=None)"
+            )
+        out.append(int(a) % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"{opname}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def explain_broadcast(name: str, error: Exception, args: tuple, params: dict) -> Exception:
+    shapes = [shape_of(a) for a in args if not isinstance(a, (str, type(None)))]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        shown = " and ".join(str(s) for s in shapes)
+        return ValueError(f"{name}: shapes {shown} are not broadcast-compatible: {BROADCAST_RULE}")
+    except TypeError:
+        pass
+    shown = ", ".join(describe(a) for a in args)
+    return TypeError(
+        f"{name}: unsupported arguments ({shown}); expected tensors, numpy arrays or numbers"
+        f" ({error})"
+    )

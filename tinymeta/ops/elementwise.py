@@ -1,0 +1,163 @@
+"""Elementwise primitives, each followed by its VJP rules.
+
+Read a rule as "the cotangent of x is g times the local derivative", written
+with tinymeta ops so it can be differentiated again: ``exp``'s rule
+``g * ans`` uses the recorded output tensor, so d²exp = exp falls out. Masks
+such as ``x > 0`` in ``relu`` are constants (their derivative is zero almost
+everywhere), so they are computed from the numpy data directly.
+
+Binary rules end with ``unbroadcast``: if x was broadcast up to the output's
+shape, its cotangent is summed back down to x's shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinymeta.ops._util import dtype_of, explain_broadcast, shape_of
+from tinymeta.ops.shape import unbroadcast
+from tinymeta.primitive import Primitive
+from tinymeta.tensor import Tensor
+
+__all__ = [
+    "add", "subtract", "multiply", "divide", "power", "negative", "maximum", "minimum", "where",
+    "exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "relu", "sqrt", "abs",
+    "square", "sign",
+]
+
+
+def _data(x: Any) -> Any:
+    return x._data if type(x) is Tensor else np.asarray(x)
+
+
+def _mask(condition: np.ndarray, like: Any) -> np.ndarray:
+    """A constant 0/1 array in the dtype of ``like`` (keeps float32 float32)."""
+    dtype = dtype_of(like)
+    return condition.astype(dtype if dtype is not None and dtype.kind == "f" else np.float64)
+
+
+# ---------------------------------------------------------------- binary arithmetic
+add = Primitive("add", np.add, explain_broadcast)
+subtract = Primitive("subtract", np.subtract, explain_broadcast)
+multiply = Primitive("multiply", np.multiply, explain_broadcast)
+divide = Primitive("divide", np.divide, explain_broadcast)
+power = Primitive("power", np.power, explain_broadcast)
+negative = Primitive("negative", np.negative)
+
+add.defvjp(
+    lambda g, ans, x, y: unbroadcast(g, shape_of(x)),
+    lambda g, ans, x, y: unbroadcast(g, shape_of(y)),
+)
+subtract.defvjp(
+    lambda g, ans, x, y: unbroadcast(g, shape_of(x)),
+    lambda g, ans, x, y: unbroadcast(negative(g), shape_of(y)),
+)
+multiply.defvjp(
+    lambda g, ans, x, y: unbroadcast(multiply(g, y), shape_of(x)),
+    lambda g, ans, x, y: unbroadcast(multiply(g, x), shape_of(y)),
+)
+divide.defvjp(
+    lambda g, ans, x, y: unbroadcast(divide(g, y), shape_of(x)),
+    lambda g, ans, x, y: unbroadcast(negative(multiply(g, divide(ans, y))), shape_of(y)),
+)
+negative.defvjp(lambda g, ans, x: negative(g))
+
+
+def _power_vjp_base(g, ans, x, y):
+    return unbroadcast(multiply(g, multiply(y, power(x, subtract(y, 1)))), shape_of(x))
+
+
+def _power_vjp_exponent(g, ans, x, y):
+    # d x**y / dy = log(x) x**y; where x <= 0 the log is undefined: use log(1) = 0 there
+    xd = _data(x)
+    safe_x = where(xd > 0, x, 1.0) if np.any(xd <= 0) else x
+    return unbroadcast(multiply(g, multiply(log(safe_x), ans)), shape_of(y))
+
+
+power.defvjp(_power_vjp_base, _power_vjp_exponent)
+
+# ---------------------------------------------------------------- selection
+maximum = Primitive("maximum", np.maximum, explain_broadcast)
+minimum = Primitive("minimum", np.minimum, explain_broadcast)
+
+
+def _selector(pick_first: Any, other: bool):
+    """VJP of max/min: the winner gets g, a tie splits it evenly (keeps symmetry)."""
+
+    def rule(g, ans, x, y):
+        xd, yd = _data(x), _data(y)
+        wins = pick_first(xd, yd) if not other else pick_first(yd, xd)
+        ties = xd == yd
+        m = _mask(wins, g) + 0.5 * _mask(ties, g)
+        return unbroadcast(multiply(g, m.astype(m.dtype, copy=False)), shape_of(y if other else x))
+
+    return rule
+
+
+maximum.defvjp(_selector(np.greater, False), _selector(np.greater, True))
+minimum.defvjp(_selector(np.less, False), _selector(np.less, True))
+
+
+def _explain_where(name, error, args, params):
+    return explain_broadcast(name, error, args, params)
+
+
+_where = Primitive("where", lambda c, x, y: np.where(c, x, y), _explain_where)
+_where.defvjp(
+    None,
+    lambda g, ans, c, x, y: unbroadcast(_where(c, g, 0.0), shape_of(x)),
+    lambda g, ans, c, x, y: unbroadcast(_where(c, 0.0, g), shape_of(y)),
+)
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """numpy.where(condition, x, y); ``condition`` is a (non-differentiable) bool array."""
+    c = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    if c.dtype != bool:
+        raise TypeError(f"where: condition must be a bool array, got dtype {c.dtype}; "
+                        f"compare first, e.g. tm.where(x > 0, x, 0.0)")
+    return _where(c, x, y)
+
+
+# ---------------------------------------------------------------- unary
+exp = Primitive("exp", np.exp)
+log = Primitive("log", np.log)
+log1p = Primitive("log1p", np.log1p)
+expm1 = Primitive("expm1", np.expm1)
+sin = Primitive("sin", np.sin)
+cos = Primitive("cos", np.cos)
+tanh = Primitive("tanh", np.tanh)
+sqrt = Primitive("sqrt", np.sqrt)
+square = Primitive("square", np.square)
+abs = Primitive("abs", np.abs)  # noqa: A001  (numpy's name)
+sign = Primitive("sign", np.sign)
+
+
+def _sigmoid_forward(x):
+    x = np.asarray(x)
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # stable for large |x|, keeps float32
+
+
+def _relu_forward(x):
+    x = np.asarray(x)
+    return np.maximum(x, x.dtype.type(0) if x.dtype.kind == "f" else 0.0)
+
+
+sigmoid = Primitive("sigmoid", _sigmoid_forward)
+relu = Primitive("relu", _relu_forward)
+
+exp.defvjp(lambda g, ans, x: multiply(g, ans))
+log.defvjp(lambda g, ans, x: divide(g, x))
+log1p.defvjp(lambda g, ans, x: divide(g, add(x, 1.0)))
+expm1.defvjp(lambda g, ans, x: multiply(g, add(ans, 1.0)))
+sin.defvjp(lambda g, ans, x: multiply(g, cos(x)))
+cos.defvjp(lambda g, ans, x: negative(multiply(g, sin(x))))
+tanh.defvjp(lambda g, ans, x: multiply(g, subtract(1.0, square(ans))))
+sigmoid.defvjp(lambda g, ans, x: multiply(g, multiply(ans, subtract(1.0, ans))))
+relu.defvjp(lambda g, ans, x: multiply(g, _mask(_data(x) > 0, g)))
+sqrt.defvjp(lambda g, ans, x: divide(multiply(g, 0.5), ans))
+square.defvjp(lambda g, ans, x: multiply(g, multiply(2.0, x)))
+abs.defvjp(lambda g, ans, x: multiply(g, _mask(np.sign(_data(x)), g)))
+sign.defvjp(lambda g, ans, x: multiply(g, 0.0))

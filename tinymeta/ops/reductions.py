@@ -1,0 +1,127 @@
+"""Reductions with numpy's ``axis=None | int | tuple`` and ``keepdims``.
+
+Every VJP first puts the reduced axes back as size-1 axes (a reshape), then
+lets broadcasting spread the cotangent over them: for ``sum`` that is the
+whole rule, ``mean`` divides by the count, ``max``/``min`` route it to the
+winners, and ``logsumexp`` multiplies by softmax. ``softmax`` and
+``log_softmax`` are compositions of these, so they need no rules of their own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinymeta.ops._util import keepdims_shape, normalize_axis, shape_of
+from tinymeta.ops.elementwise import _mask, divide, exp, multiply, subtract
+from tinymeta.ops.shape import _reshape, broadcast_to
+from tinymeta.primitive import Primitive
+from tinymeta.tensor import Tensor
+
+__all__ = ["sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax"]
+
+
+def _expand(g: Any, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    """Put the reduced axes back as size 1 so g broadcasts against x."""
+    if keepdims:
+        return g
+    return _reshape(g, shape=keepdims_shape(shape_of(x), axes))
+
+
+def _count(x: Any, axes: tuple[int, ...]) -> int:
+    s = shape_of(x)
+    n = 1
+    for a in axes:
+        n *= s[a]
+    return n
+
+
+_sum = Primitive("sum", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims))
+_sum.defvjp(
+    lambda g, ans, x, axes, keepdims: broadcast_to(_expand(g, x, axes, keepdims), shape_of(x))
+)
+_mean = Primitive("mean", lambda x, axes, keepdims: np.mean(x, axis=axes, keepdims=keepdims))
+_mean.defvjp(
+    lambda g, ans, x, axes, keepdims: broadcast_to(
+        divide(_expand(g, x, axes, keepdims), float(_count(x, axes))), shape_of(x)
+    )
+)
+
+
+def _extreme_vjp(g, ans, x, axes, keepdims):
+    # the cotangent goes to the arg-extremes, split evenly among ties
+    xd = x._data if type(x) is Tensor else np.asarray(x)
+    ad = ans._data.reshape(keepdims_shape(xd.shape, axes))
+    winners = _mask(xd == ad, g)
+    winners = winners / winners.sum(axis=axes, keepdims=True)
+    return multiply(_expand(g, x, axes, keepdims), winners)
+
+
+def _explain_empty(name, error, args, params):
+    return ValueError(f"{name}: cannot reduce shape {shape_of(args[0])} over axes "
+                      f"{params['axes']}: {error}")
+
+
+_max = Primitive("max", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
+                 _explain_empty)
+_min = Primitive("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
+                 _explain_empty)
+_max.defvjp(_extreme_vjp)
+_min.defvjp(_extreme_vjp)
+
+
+def _logsumexp_forward(x, axes, keepdims):
+    x = np.asarray(x)
+    m = np.max(x, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+    return out if keepdims else np.reshape(out, [n for i, n in enumerate(x.shape) if i not in axes])
+
+
+_logsumexp = Primitive("logsumexp", _logsumexp_forward, _explain_empty)
+_logsumexp.defvjp(
+    lambda g, ans, x, axes, keepdims: multiply(
+        _expand(g, x, axes, keepdims), exp(subtract(x, _expand(ans, x, axes, keepdims)))
+    )
+)
+
+
+def _reduce(prim: Primitive, name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
+    axes = normalize_axis(axis, len(shape_of(x)), name)
+    return prim(x, axes=axes, keepdims=bool(keepdims))
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """numpy.sum."""
+    return _reduce(_sum, "sum", x, axis, keepdims)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """numpy.mean."""
+    return _reduce(_mean, "mean", x, axis, keepdims)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """numpy.max; ties share the gradient evenly."""
+    return _reduce(_max, "max", x, axis, keepdims)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
+    """numpy.min; ties share the gradient evenly."""
+    return _reduce(_min, "min", x, axis, keepdims)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) computed stably; its gradient is softmax(x)."""
+    return _reduce(_logsumexp, "logsumexp", x, axis, keepdims)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    """x - logsumexp(x, axis, keepdims=True)."""
+    return subtract(x, logsumexp(x, axis=axis, keepdims=True))
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    """exp(log_softmax(x)): normalised along ``axis``."""
+    return exp(log_softmax(x, axis=axis))

@@ -1,0 +1,250 @@
+"""Shape primitives: reshape, transpose, broadcasting, indexing, joining.
+
+Broadcasting is undone by ``sum_to_shape``, itself a primitive whose VJP is
+``broadcast_to`` (and vice versa), so unbroadcasting stays differentiable at
+every order. ``getitem``'s VJP scatters the cotangent back with
+``scatter_add``, whose VJP is ``getitem`` again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinymeta.ops._util import BROADCAST_RULE, normalize_axis, shape_of
+from tinymeta.primitive import Primitive, describe
+from tinymeta.tensor import Tensor
+
+__all__ = [
+    "reshape", "transpose", "swapaxes", "broadcast_to", "sum_to_shape", "getitem",
+    "scatter_add", "concatenate", "stack", "expand_dims", "squeeze", "astype",
+]
+
+
+def _as_shape(shape: Any, opname: str) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    try:
+        return tuple(int(n) for n in shape)
+    except TypeError:
+        raise TypeError(f"{opname}: shape must be an int or a tuple of ints, got {shape!r}") from None
+
+
+# ---------------------------------------------------------------- reshape
+def _explain_reshape(name, error, args, params):
+    return ValueError(
+        f"reshape: cannot reshape {describe(args[0])} (size {int(np.prod(shape_of(args[0])))}) "
+        f"into shape {params['shape']}: the sizes must match (one -1 may stand for the rest)"
+    )
+
+
+_reshape = Primitive("reshape", lambda x, shape: np.reshape(x, shape), _explain_reshape)
+_reshape.defvjp(lambda g, ans, x, shape: _reshape(g, shape=shape_of(x)))
+
+
+def reshape(x: Any, shape: Any) -> Tensor:
+    """numpy.reshape: same data, new shape."""
+    return _reshape(x, shape=_as_shape(shape, "reshape"))
+
+
+def expand_dims(x: Any, axis: int) -> Tensor:
+    s = list(shape_of(x))
+    a = axis if axis >= 0 else len(s) + 1 + axis
+    if not 0 <= a <= len(s):
+        raise ValueError(f"expand_dims: axis {axis} out of range for shape {tuple(s)}")
+    s.insert(a, 1)
+    return _reshape(x, shape=tuple(s))
+
+
+def squeeze(x: Any, axis: Any = None) -> Tensor:
+    s = shape_of(x)
+    axes = normalize_axis(axis, len(s), "squeeze") if axis is not None else tuple(
+        i for i, n in enumerate(s) if n == 1)
+    for a in axes:
+        if s[a] != 1:
+            raise ValueError(f"squeeze: axis {a} of shape {s} has size {s[a]}, not 1")
+    return _reshape(x, shape=tuple(n for i, n in enumerate(s) if i not in axes))
+
+
+# ---------------------------------------------------------------- transpose
+def _explain_transpose(name, error, args, params):
+    return ValueError(
+        f"transpose: axes {params['axes']} are not a permutation of the "
+        f"{len(shape_of(args[0]))} axes of {describe(args[0])}"
+    )
+
+
+_transpose = Primitive("transpose", lambda x, axes: np.transpose(x, axes), _explain_transpose)
+_transpose.defvjp(
+    lambda g, ans, x, axes: _transpose(
+        g, axes=None if axes is None else tuple(int(i) for i in np.argsort(axes))
+    )
+)
+
+
+def transpose(x: Any, axes: Any = None) -> Tensor:
+    """numpy.transpose: reverse the axes, or permute them by ``axes``."""
+    return _transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    n = len(shape_of(x))
+    perm = list(range(n))
+    a, b = normalize_axis(axis1, n, "swapaxes")[0], normalize_axis(axis2, n, "swapaxes")[0]
+    perm[a], perm[b] = perm[b], perm[a]
+    return _transpose(x, axes=tuple(perm))
+
+
+# ---------------------------------------------------------------- broadcast_to / sum_to_shape
+def _explain_broadcast_to(name, error, args, params):
+    return ValueError(
+        f"broadcast_to: cannot broadcast {describe(args[0])} to shape {params['shape']}: "
+        f"{BROADCAST_RULE}, and the target may only add axes on the left"
+    )
+
+
+def _sum_to_shape_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    x = np.asarray(x)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    if lead < 0:
+        raise ValueError("target has more dimensions than the array")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
+    )
+    out = x.sum(axis=axes, keepdims=True) if axes else x
+    if lead:
+        out = out.reshape(out.shape[lead:])
+    if out.shape != shape:
+        raise ValueError("shapes are not broadcast-compatible")
+    return out
+
+
+def _explain_sum_to_shape(name, error, args, params):
+    return ValueError(
+        f"sum_to_shape: cannot sum {describe(args[0])} down to shape {params['shape']}: "
+        f"the target must broadcast to the array's shape"
+    )
+
+
+broadcast_to = Primitive(
+    "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), _explain_broadcast_to,
+    doc="numpy.broadcast_to(x, shape=...); its VJP is sum_to_shape.",
+)
+sum_to_shape = Primitive(
+    "sum_to_shape", _sum_to_shape_forward, _explain_sum_to_shape,
+    doc="Sum a broadcast array back to ``shape`` (undoes broadcasting); VJP is broadcast_to.",
+)
+broadcast_to.defvjp(lambda g, ans, x, shape: sum_to_shape(g, shape=shape_of(x)))
+sum_to_shape.defvjp(lambda g, ans, x, shape: broadcast_to(g, shape=shape_of(x)))
+
+_broadcast_to_primitive = broadcast_to
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:  # noqa: F811  (public signature)
+    """numpy.broadcast_to(x, shape)."""
+    return _broadcast_to_primitive(x, shape=_as_shape(shape, "broadcast_to"))
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``g`` down to ``shape`` if broadcasting made it bigger (no node otherwise)."""
+    if shape_of(g) == shape:
+        return g
+    return sum_to_shape(g, shape=shape)
+
+
+# ---------------------------------------------------------------- indexing
+def _raw_index(index: Any) -> Any:
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, tuple):
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
+    return index
+
+
+def _has_array(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(isinstance(p, (np.ndarray, list)) for p in parts)
+
+
+def _scatter_add_forward(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, dtype=np.result_type(g))
+    if _has_array(index):
+        np.add.at(out, index, g)  # repeated integer indices must accumulate
+    else:
+        out[index] = g
+    return out
+
+
+def _explain_getitem(name, error, args, params):
+    return IndexError(f"getitem: index {params['index']!r} is invalid for {describe(args[0])}: {error}")
+
+
+getitem = Primitive("getitem", lambda x, index: np.asarray(x)[index], _explain_getitem)
+scatter_add = Primitive(
+    "scatter_add", _scatter_add_forward,
+    doc="zeros(shape) with g added at ``index`` (the VJP of getitem); VJP is getitem.",
+)
+getitem.defvjp(lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)))
+scatter_add.defvjp(lambda g, ans, x, index, shape: getitem(g, index=index))
+
+_getitem_primitive = getitem
+
+
+def getitem(x: Any, index: Any) -> Tensor:  # noqa: F811
+    """x[index] with numpy's basic and advanced indexing."""
+    return _getitem_primitive(x, index=_raw_index(index))
+
+
+# ---------------------------------------------------------------- concatenate / stack
+def _explain_join(name, error, args, params):
+    shown = ", ".join(str(shape_of(a)) for a in args)
+    rule = ("all inputs must have the same shape" if name == "stack" else
+            "all inputs must have the same number of dimensions and equal sizes off the axis")
+    return ValueError(f"{name}: cannot join shapes {shown} along axis {params['axis']}: {rule}")
+
+
+def _concat_vjp(i, g, ans, *args, axis):
+    ax = axis % ans.ndim
+    start = sum(shape_of(a)[ax] for a in args[:i])
+    index = (slice(None),) * ax + (slice(start, start + shape_of(args[i])[ax]),)
+    return _getitem_primitive(g, index=index)
+
+
+def _stack_vjp(i, g, ans, *args, axis):
+    ax = axis % ans.ndim
+    return _getitem_primitive(g, index=(slice(None),) * ax + (i,))
+
+
+_concatenate = Primitive(
+    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _explain_join)
+_concatenate.defvjp(_concat_vjp)
+_concatenate.vjp_takes_argnum = True
+_stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis=axis), _explain_join)
+_stack.defvjp(_stack_vjp)
+_stack.vjp_takes_argnum = True
+
+
+def _sequence(arrays: Any, opname: str) -> tuple:
+    if isinstance(arrays, (Tensor, np.ndarray)) or not hasattr(arrays, "__len__"):
+        raise TypeError(f"{opname}: expected a list or tuple of arrays, got {type(arrays).__name__}")
+    if len(arrays) == 0:
+        raise ValueError(f"{opname}: need at least one array")
+    return tuple(arrays)
+
+
+def concatenate(arrays: Any, axis: int = 0) -> Tensor:
+    """numpy.concatenate(arrays, axis)."""
+    return _concatenate(*_sequence(arrays, "concatenate"), axis=axis)
+
+
+def stack(arrays: Any, axis: int = 0) -> Tensor:
+    """numpy.stack(arrays, axis)."""
+    return _stack(*_sequence(arrays, "stack"), axis=axis)
+
+
+# ---------------------------------------------------------------- dtype
+astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype))
+astype.defvjp(lambda g, ans, x, dtype: astype(g, dtype=np.result_type(x)))

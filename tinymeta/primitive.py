@@ -1,0 +1,135 @@
+"""Primitive: a numpy function plus one vector-Jacobian-product rule per argument.
+
+Every differentiable operation in tinymeta is a ``Primitive``. Calling one
+
+1. unwraps tensor arguments to their numpy arrays and runs the numpy forward;
+2. if some argument requires grad (and recording is on) returns a tensor that
+   remembers the op, its arguments and its VJP rules; otherwise a constant.
+
+A VJP rule answers: given the cotangent ``g`` of the output, what is the
+cotangent of argument i? Its signature is ``rule(g, ans, *args, **params)``
+where ``ans`` is the output tensor and ``args`` are the arguments exactly as
+the op received them (tensors stay tensors). Rules are written with tinymeta
+ops, never raw numpy on tensors, so that when a backward pass is recorded its
+ops become graph nodes like any other and can be differentiated again. That
+single rule is what makes gradients differentiable to any order.
+
+Rules are filled in right after each primitive is defined (``defvjp``), so a
+primitive and its derivative sit side by side, as in HIPS autograd.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tinymeta.tensor import Tensor, _readonly, _seq, _state
+
+__all__ = ["Primitive", "describe"]
+
+VJPRule = Callable[..., Any]
+
+
+def describe(x: Any) -> str:
+    """A short description of an argument for error messages: 'shape (3, 4) float32'."""
+    if isinstance(x, Tensor):
+        return f"shape {x.shape} {x.dtype}"
+    if isinstance(x, np.ndarray):
+        return f"shape {x.shape} {x.dtype} (numpy)"
+    if isinstance(x, (bool, int, float, complex, np.number)):
+        return f"{type(x).__name__} {x!r}"
+    return type(x).__name__
+
+
+def _default_explain(name: str, error: Exception, args: tuple, params: dict) -> Exception:
+    shown = ", ".join(describe(a) for a in args)
+    extra = "".join(f", {k}={v!r}" for k, v in params.items())
+    return type(error)(f"{name}: invalid arguments ({shown}{extra}): {error}")
+
+
+class Primitive:
+    """A named numpy function with VJP rules; calling it records a graph node."""
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[..., Any],
+        explain: Callable[[str, Exception, tuple, dict], Exception] | None = None,
+        doc: str | None = None,
+    ) -> None:
+        self.name = name
+        self.forward = forward
+        self.vjps: tuple[VJPRule | None, ...] = ()
+        # variadic ops (concatenate, stack) have one rule called as rule(i, g, ans, *args)
+        self.vjp_takes_argnum = False
+        self.explain = explain or _default_explain
+        self.__doc__ = doc or f"tinymeta primitive {name!r} (numpy: {forward!r})."
+        self.__name__ = self.__qualname__ = name
+
+    def defvjp(self, *rules: VJPRule | None) -> None:
+        """Set the VJP rule of each positional argument (None: not differentiable)."""
+        self.vjps = rules
+
+    def __repr__(self) -> str:
+        return f"<tinymeta primitive {self.name}>"
+
+    def __call__(self, *args: Any, **params: Any) -> Tensor:
+        needs_grad = False
+        values = []
+        for a in args:
+            if type(a) is Tensor:
+                values.append(a._data)
+                if a.requires_grad:
+                    needs_grad = True
+            else:
+                values.append(a)
+        try:
+            out = self.forward(*values, **params)
+        except (ValueError, TypeError, IndexError) as error:
+            raise self.explain(self.name, error, args, params) from None
+        if type(out) is not np.ndarray:
+            out = np.asarray(out)
+        if _state.debug_nans:
+            _check_finite(self.name, out, args)
+
+        t = Tensor.__new__(Tensor)
+        t._data = _readonly(out)
+        t.grad = None
+        t.name = None
+        t._seq = next(_seq)
+        t.scope = _state.scope
+        if needs_grad and _state.recording:
+            t._inputs = args
+            t._vjps = self.vjps if not self.vjp_takes_argnum else tuple(
+                functools.partial(self.vjps[0], i) for i in range(len(args))
+            )
+            t._params = params
+            t.op = self.name
+            t.requires_grad = True
+            t.order = _state.backward_order
+            t.backward_of = _state.backward_of
+            if t.order:
+                _state.backward_nodes += 1
+        else:
+            t._inputs = None
+            t._vjps = None
+            t._params = None
+            t.op = "constant"
+            t.requires_grad = False
+            t.order = 0
+            t.backward_of = None
+        return t
+
+
+def _check_finite(name: str, out: np.ndarray, args: tuple) -> None:
+    if out.dtype.kind in "fc" and not np.isfinite(out).all():
+        where = "a backward pass" if _state.backward_order else "the forward pass"
+        bad = "nan" if np.isnan(out).any() else "inf"
+        shown = ", ".join(describe(a) for a in args)
+        raise FloatingPointError(
+            f"{name}: produced {bad} in {where} (inputs: {shown}); "
+            f"raised because tm.debug_nans() is on"
+        )

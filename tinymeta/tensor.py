@@ -1,0 +1,402 @@
+"""Tensor: a read-only numpy array plus the node that made it.
+
+tinymeta records one define-by-run graph. Every primitive op whose inputs
+include a tensor that *requires grad* returns a tensor that remembers
+
+    op         the primitive's name ("mul", "matmul", ...)
+    _inputs    the arguments it was called with (tensors, arrays, numbers)
+    _vjps      one vector-Jacobian-product rule per argument
+    _params    static keyword arguments (axis, shape, ...)
+
+so the graph is nothing more than each tensor's inputs, as in micrograd. A
+tensor that requires no grad is a constant: it records nothing and keeps
+nothing alive.
+
+Each recorded tensor also carries what a reader of the graph wants to know:
+
+    _seq         creation order; a tensor can only depend on older tensors
+    scope        the ``name_scope`` it was made in ("inner step 1")
+    order        0 for forward ops; 1 + the order of the node whose VJP made
+                 it for tensors made by a backward pass (an inner gradient of
+                 MAML has order 1, a Hessian-vector product order 2)
+    backward_of  for a backward-made tensor, the tensor whose VJP made it
+
+Whether anything is recorded at all is decided by a small global state kept
+in this module (``_state``): ops record only while ``_state.recording`` is
+true, and the backward pass switches it off unless someone above will
+differentiate what it computes. ``autodiff.py`` explains that decision.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Tensor", "tensor", "name_scope", "no_grad", "is_tensor"]
+
+
+class _State:
+    """Process-wide recording switches (tinymeta is single-threaded by design)."""
+
+    __slots__ = (
+        "recording",
+        "scope",
+        "scopes",
+        "backward_order",
+        "backward_of",
+        "keep_cut_edges",
+        "debug_nans",
+        "backward_nodes",
+    )
+
+    def __init__(self) -> None:
+        self.recording = True  # ops record nodes for inputs that require grad
+        self.scopes: list[str] = []
+        self.scope = ""  # "/".join(scopes), cached because every node reads it
+        self.backward_order = 0  # >0 while a recorded backward pass runs a VJP
+        self.backward_of: Tensor | None = None
+        self.keep_cut_edges = False  # stop_gradient remembers its input (rendering)
+        self.debug_nans = False
+        self.backward_nodes = 0  # how many nodes backward passes have recorded
+
+
+_state = _State()
+_seq = itertools.count()
+
+
+@contextmanager
+def name_scope(name: str) -> Iterator[None]:
+    """Tag every node made inside the block with ``name`` (nested scopes join with "/")."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name_scope: name must be a non-empty str, got {name!r}")
+    _state.scopes.append(name)
+    _state.scope = "/".join(_state.scopes)
+    try:
+        yield
+    finally:
+        _state.scopes.pop()
+        _state.scope = "/".join(_state.scopes)
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Run ops without recording: results are constants (like ``torch.no_grad``)."""
+    previous = _state.recording
+    _state.recording = False
+    try:
+        yield
+    finally:
+        _state.recording = previous
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    if array.flags.writeable:
+        array.flags.writeable = False
+    return array
+
+
+_FLOAT_KINDS = "fc"
+
+
+class Tensor:
+    """A read-only numpy array, and (if it requires grad) the op that made it.
+
+    Build one with ``tm.tensor(data, requires_grad=False, dtype=None)``.
+    """
+
+    __slots__ = (
+        "_data",
+        "_inputs",
+        "_vjps",
+        "_params",
+        "op",
+        "requires_grad",
+        "grad",
+        "_seq",
+        "scope",
+        "order",
+        "backward_of",
+        "name",
+        "__weakref__",
+    )
+    # numpy must hand binary operators back to us (ndarray + Tensor -> Tensor.__radd__)
+    __array_ufunc__ = None
+
+    def __init__(
+        self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
+    ) -> None:
+        array = _as_array(data, dtype, "tensor")
+        if requires_grad and array.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(
+                f"tensor: requires_grad=True needs a floating dtype, got {array.dtype}; "
+                f"pass dtype=np.float64 (or float32)"
+            )
+        self._data = _readonly(array)
+        self._inputs = None
+        self._vjps = None
+        self._params = None
+        self.op = "leaf" if requires_grad else "constant"
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+        self._seq = next(_seq)
+        self.scope = _state.scope
+        self.order = 0
+        self.backward_of = None
+        self.name = name
+
+    # -- numpy-like read-only views -------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The value as a read-only numpy array (writing into it raises ValueError)."""
+        return self._data
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return len(self._data)
+
+    def numpy(self) -> np.ndarray:
+        """A writable copy of the value."""
+        return np.array(self._data)
+
+    def item(self) -> float:
+        if self._data.size != 1:
+            raise ValueError(
+                f"item: only a tensor with one element converts to a Python scalar, "
+                f"got shape {self.shape}"
+            )
+        return self._data.item()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if dtype is not None and dtype != self._data.dtype:
+            return self._data.astype(dtype)
+        return self._data
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                f"use .data.any() or .data.all()"
+            )
+        return bool(self._data)
+
+    __hash__ = object.__hash__  # identity: tensors are graph nodes
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._vjps is None
+
+    def detach(self) -> Tensor:
+        """The same value as a constant (no graph, no gradient)."""
+        return _constant(self._data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._data, precision=6, separator=", ", threshold=20)
+        extra = ""
+        if self.requires_grad:
+            extra = f", op={self.op!r}" if self._vjps is not None else ", requires_grad=True"
+        if self._data.dtype != np.float64:
+            extra += f", dtype={self._data.dtype}"
+        return f"tensor({body}{extra})"
+
+    # -- operators: thin aliases of the primitives in tinymeta.ops ------------------
+    def __add__(self, other):
+        return ops.add(self, other)
+
+    def __radd__(self, other):
+        return ops.add(other, self)
+
+    def __sub__(self, other):
+        return ops.subtract(self, other)
+
+    def __rsub__(self, other):
+        return ops.subtract(other, self)
+
+    def __mul__(self, other):
+        return ops.multiply(self, other)
+
+    def __rmul__(self, other):
+        return ops.multiply(other, self)
+
+    def __truediv__(self, other):
+        return ops.divide(self, other)
+
+    def __rtruediv__(self, other):
+        return ops.divide(other, self)
+
+    def __pow__(self, other):
+        return ops.power(self, other)
+
+    def __rpow__(self, other):
+        return ops.power(other, self)
+
+    def __matmul__(self, other):
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return ops.matmul(other, self)
+
+    def __neg__(self):
+        return ops.negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return ops.abs(self)
+
+    def __getitem__(self, index):
+        return ops.getitem(self, index)
+
+    # comparisons give constant bool tensors (no derivative)
+    def __lt__(self, other):
+        return _constant(self._data < _raw(other))
+
+    def __le__(self, other):
+        return _constant(self._data <= _raw(other))
+
+    def __gt__(self, other):
+        return _constant(self._data > _raw(other))
+
+    def __ge__(self, other):
+        return _constant(self._data >= _raw(other))
+
+    def __eq__(self, other):  # type: ignore[override]
+        return _constant(self._data == _raw(other))
+
+    def __ne__(self, other):  # type: ignore[override]
+        return _constant(self._data != _raw(other))
+
+    @property
+    def T(self) -> Tensor:
+        return ops.transpose(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return ops.min(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return ops.transpose(self, axes or None)
+
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def backward(self, gradient: Any = None, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
+
+        PyTorch-style convenience over the same backward pass as ``tm.grad``.
+        ``gradient`` is the seed; it may be omitted only for a one-element tensor.
+        With ``create_graph=True`` the gradients are themselves recorded tensors.
+        """
+        from tinymeta.autodiff import backward_into_leaves
+
+        backward_into_leaves(self, gradient, create_graph)
+
+
+def _raw(x: Any) -> Any:
+    return x._data if type(x) is Tensor else x
+
+
+def is_tensor(x: Any) -> bool:
+    return isinstance(x, Tensor)
+
+
+def _constant(array: Any) -> Tensor:
+    """Fast path: wrap a fresh numpy result as a constant tensor (no validation)."""
+    t = Tensor.__new__(Tensor)
+    if type(array) is not np.ndarray:
+        array = np.asarray(array)
+    t._data = _readonly(array)
+    t._inputs = None
+    t._vjps = None
+    t._params = None
+    t.op = "constant"
+    t.requires_grad = False
+    t.grad = None
+    t._seq = next(_seq)
+    t.scope = _state.scope
+    t.order = 0
+    t.backward_of = None
+    t.name = None
+    return t
+
+
+def _as_array(data: Any, dtype: Any, opname: str) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data._data
+    if isinstance(data, (str, bytes)) or data is None:
+        raise TypeError(
+            f"{opname}: cannot make a tensor from {type(data).__name__} {data!r}; "
+            f"pass a number, a (nested) list of numbers or a numpy array"
+        )
+    try:
+        array = np.array(data, dtype=dtype)  # always a copy: the tensor owns its data
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{opname}: cannot make a numeric array from {type(data).__name__}: {error}"
+        ) from None
+    if dtype is None and array.dtype.kind not in _FLOAT_KINDS:
+        if array.dtype.kind in "biu":
+            array = array.astype(np.float64)  # float64 by default, as documented
+        else:
+            raise TypeError(
+                f"{opname}: unsupported dtype {array.dtype} from {type(data).__name__}; "
+                f"expected numbers"
+            )
+    return array
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Make a tensor. Integer/bool data become float64 unless ``dtype`` says otherwise;
+    float32 data stays float32."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+from tinymeta import ops  # noqa: E402  (ops needs Tensor; Tensor's operators need ops)

@@ -1,0 +1,102 @@
+"""Flatten and rebuild nested lists, tuples and dicts ("trees") of leaves.
+
+Transforms accept trees so that a network's parameters can be a dict such as
+``{"w1": ..., "b1": ...}`` and its gradient comes back as the same dict.
+Anything that is not a list, tuple or dict is a leaf. Dict keys keep their
+insertion order; namedtuples keep their type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["flatten", "unflatten", "tree_map", "tree_leaves", "tree_paths"]
+
+_LEAF = None
+
+
+def flatten(tree: Any) -> tuple[list[Any], Any]:
+    """Return (leaves, treedef); ``unflatten(treedef, leaves)`` rebuilds the tree."""
+    leaves: list[Any] = []
+    treedef = _flatten(tree, leaves)
+    return leaves, treedef
+
+
+def _flatten(tree: Any, leaves: list[Any]) -> Any:
+    kind = type(tree)
+    if kind is dict:
+        keys = tuple(tree)
+        return ("dict", keys, tuple(_flatten(tree[k], leaves) for k in keys))
+    if kind is list:
+        return ("list", None, tuple(_flatten(x, leaves) for x in tree))
+    if kind is tuple:
+        return ("tuple", None, tuple(_flatten(x, leaves) for x in tree))
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # namedtuple
+        return (kind, None, tuple(_flatten(x, leaves) for x in tree))
+    if isinstance(tree, dict):
+        keys = tuple(tree)
+        return ((kind, "dict"), keys, tuple(_flatten(tree[k], leaves) for k in keys))
+    leaves.append(tree)
+    return _LEAF
+
+
+def unflatten(treedef: Any, leaves: Any) -> Any:
+    it = iter(leaves)
+    out = _unflatten(treedef, it)
+    for _ in it:
+        raise ValueError("unflatten: more leaves than the tree has places for")
+    return out
+
+
+def _unflatten(treedef: Any, it: Any) -> Any:
+    if treedef is _LEAF:
+        try:
+            return next(it)
+        except StopIteration:
+            raise ValueError("unflatten: fewer leaves than the tree has places for") from None
+    kind, keys, children = treedef
+    values = [_unflatten(c, it) for c in children]
+    if kind == "dict":
+        return dict(zip(keys, values))
+    if kind == "list":
+        return values
+    if kind == "tuple":
+        return tuple(values)
+    if isinstance(kind, tuple):  # dict subclass
+        return kind[0](zip(keys, values))
+    return kind(*values)  # namedtuple
+
+
+def tree_leaves(tree: Any) -> list[Any]:
+    return flatten(tree)[0]
+
+
+def tree_map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """Apply ``f`` leafwise; ``rest`` trees must have the same structure."""
+    leaves, treedef = flatten(tree)
+    others = []
+    for r in rest:
+        r_leaves, r_def = flatten(r)
+        if r_def != treedef:
+            raise ValueError("tree_map: trees have different structures")
+        others.append(r_leaves)
+    return unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])
+
+
+def tree_paths(tree: Any) -> list[str]:
+    """A readable path per leaf, e.g. ``['w1']`` or ``[0][1]``, in flatten order."""
+    out: list[str] = []
+
+    def walk(t: Any, prefix: str) -> None:
+        if isinstance(t, dict):
+            for k in t:
+                walk(t[k], f"{prefix}[{k!r}]")
+        elif isinstance(t, (list, tuple)):
+            for i, x in enumerate(t):
+                walk(x, f"{prefix}[{i}]")
+        else:
+            out.append(prefix)
+
+    walk(tree, "")
+    return out
