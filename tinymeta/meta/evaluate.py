@@ -1,0 +1,109 @@
+"""Few-shot evaluation: adapt to new tasks with k SGD steps, report the query MSE.
+
+All tasks run as one batched computation (parameters broadcast along a task
+axis), so 600 tasks × 10 steps costs about as much as a few meta-gradients.
+Reported as the mean over tasks ± the half-width of a 95% normal confidence
+interval (1.96 · standard error), as in the MAML paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+import tinymeta as tm
+from tinymeta.meta.algorithms import task_loss
+from tinymeta.meta.tasks import Sinusoid
+from tinymeta.tree import tree_map
+
+__all__ = ["Evaluation", "evaluate", "adapted_predictions"]
+
+
+@dataclass
+class Evaluation:
+    """Query MSE after each number of adaptation steps (0 = before adaptation)."""
+
+    shots: int
+    tasks: int
+    steps: list[int]
+    mean: list[float]
+    ci95: list[float]
+    per_task: np.ndarray = field(repr=False)  # (len(steps), tasks)
+
+    def table(self, title: str = "") -> str:
+        lines = [title] if title else []
+        lines.append(f"{'steps':>5}  {'MSE':>8}  {'±95% CI':>8}   ({self.tasks} tasks, "
+                     f"{self.shots}-shot)")
+        for s, m, c in zip(self.steps, self.mean, self.ci95):
+            lines.append(f"{s:>5}  {m:8.3f}  {c:8.3f}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"shots": self.shots, "tasks": self.tasks, "steps": self.steps,
+                "mean": self.mean, "ci95": self.ci95}
+
+
+def _sgd_numpy(theta: Any, grads: Any, lr: Any) -> Any:
+    if isinstance(lr, (int, float)):
+        return tree_map(lambda p, g: np.asarray(p) - lr * np.asarray(g), theta, grads)
+    return tree_map(lambda p, g, a: np.asarray(p) - np.asarray(a) * np.asarray(g),
+                    theta, grads, lr)
+
+
+def _per_task_mse(theta: Any, x: np.ndarray, y: np.ndarray, activation: str) -> np.ndarray:
+    from tinymeta.nn import mlp_apply
+
+    with tm.no_grad():
+        pred = mlp_apply(theta, x, activation).data
+    return np.mean((pred - y) ** 2, axis=(1, 2))
+
+
+def evaluate(
+    params: Any, inner_lr: Any = 0.01, shots: int = 5, steps: Any = (1, 5, 10),
+    tasks: int = 600, seed: int = 0, query: int = 100, activation: str = "relu",
+    distribution: Sinusoid | None = None,
+) -> Evaluation:
+    """Adapt ``params`` to ``tasks`` new sinusoids from ``shots`` points each and measure the
+    MSE on ``query`` fresh points per task after each count in ``steps`` (and before)."""
+    steps = sorted({0, *(int(s) for s in steps)})
+    if steps[0] < 0:
+        raise ValueError(f"evaluate: step counts must be >= 0, got {steps}")
+    batch = (distribution or Sinusoid()).sample(tasks, shots, query, rng=seed)
+    xs, ys, xq, yq = (batch[k] for k in ("x_support", "y_support", "x_query", "y_query"))
+    dtype = np.asarray(tm.tree_leaves(params)[0]).dtype
+    xs, ys, xq, yq = (a.astype(dtype) for a in (xs, ys, xq, yq))
+    theta = tree_map(lambda p: np.broadcast_to(np.asarray(p), (tasks, *np.shape(p))), params)
+    results = []
+    for i in range(steps[-1] + 1):
+        if i in steps:
+            results.append(_per_task_mse(theta, xq, yq, activation))
+        if i < steps[-1]:
+            g = tm.grad(task_loss)(theta, xs, ys, activation)
+            theta = _sgd_numpy(theta, g, inner_lr)
+    per_task = np.array(results)
+    mean = per_task.mean(axis=1)
+    ci = 1.96 * per_task.std(axis=1, ddof=1) / np.sqrt(tasks) if tasks > 1 else 0 * mean
+    return Evaluation(shots, tasks, steps, [float(m) for m in mean], [float(c) for c in ci],
+                      per_task)
+
+
+def adapted_predictions(
+    params: Any, x_support: np.ndarray, y_support: np.ndarray, x_plot: np.ndarray,
+    inner_lr: Any = 0.01, steps: Any = (0, 1, 10), activation: str = "relu",
+) -> dict[int, np.ndarray]:
+    """Predictions on ``x_plot`` (N, 1) for one task after each step count (for figures)."""
+    from tinymeta.nn import mlp_apply
+
+    out = {}
+    theta = tree_map(np.asarray, params)
+    last = max(steps)
+    for i in range(last + 1):
+        if i in steps:
+            with tm.no_grad():
+                out[i] = mlp_apply(theta, x_plot, activation).data.copy()
+        if i < last:
+            g = tm.grad(task_loss)(theta, x_support, y_support, activation)
+            theta = _sgd_numpy(theta, g, inner_lr)
+    return out
