@@ -102,7 +102,7 @@ def debug_nans() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- the backward pass
-def _walk(roots: Sequence[Tensor], targets: dict[int, Tensor] | None) -> tuple[list[Tensor], bool]:
+def _walk(roots: Sequence[Tensor], targets: dict[Tensor, Any] | None) -> tuple[list[Tensor], bool]:
     """Topologically sort the nodes between ``roots`` and ``targets``.
 
     Returns (nodes, touches_outer): ``nodes`` parents-first, holding only nodes
@@ -110,92 +110,112 @@ def _walk(roots: Sequence[Tensor], targets: dict[int, Tensor] | None) -> tuple[l
     expanded. ``touches_outer`` says whether some relevant node reads a
     requires-grad value from outside the targets' subgraph. With
     ``targets=None`` every leaf that requires grad is a target.
+
+    No postorder bookkeeping is needed: a tensor is always created after its
+    inputs, so sorting the reachable nodes by creation number ``_seq`` is a
+    topological order. Sets and dicts are keyed by the tensors themselves:
+    their hash is their identity, and no two live tensors share one.
     """
-    min_seq = min(t._seq for t in targets.values()) if targets else -1
-    relevant: set[int] = set()
-    order: list[Tensor] = []
-    visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots if r.requires_grad]
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        if done:
-            if targets is None:
-                is_target = node._vjps is None
-            else:
-                is_target = key in targets
-            if is_target or any(
-                type(p) is Tensor and id(p) in relevant for p in node._inputs or ()
-            ):
-                relevant.add(key)
-                order.append(node)
+    min_seq = min(t._seq for t in targets) if targets else -1
+    seen: set[Tensor] = set()
+    stack: list[Tensor] = [r for r in roots if r.requires_grad]
+    while stack:  # explicit stack: no recursion, however deep the graph
+        node = stack.pop()
+        if node in seen:
             continue
-        if key in visited:
-            continue
-        visited.add(key)
-        stack.append((node, True))
-        if node._vjps is None or (targets is not None and key in targets):
+        seen.add(node)
+        if node._vjps is None or (targets is not None and node in targets):
             continue  # leaves and targets are where the walk ends
         for p in node._inputs:
-            if type(p) is Tensor and p.requires_grad and p._seq >= min_seq and id(p) not in visited:
-                stack.append((p, False))
+            if type(p) is Tensor and p.requires_grad and p._seq >= min_seq:
+                stack.append(p)
+    reachable = sorted(seen, key=_creation_order)
 
+    relevant: set[Tensor] = set()
+    order: list[Tensor] = []
     touches_outer = False
-    if targets is not None:
-        for node in order:
-            if id(node) in targets:
-                if node._vjps is not None:  # an identity over an outer traced value
-                    touches_outer = True
-                    break
+    for node in reachable:
+        if targets is None:
+            if node._vjps is None:
+                relevant.add(node)
+                order.append(node)
                 continue
-            for p in node._inputs:
-                if type(p) is Tensor and p.requires_grad and id(p) not in relevant:
-                    touches_outer = True
-                    break
-            if touches_outer:
-                break
+        elif node in targets:
+            relevant.add(node)
+            order.append(node)
+            if node._vjps is not None:  # an identity over an outer traced value
+                touches_outer = True
+            continue
+        elif node._vjps is None:
+            continue
+        is_relevant = False
+        reads_outer = False
+        for p in node._inputs:
+            if type(p) is Tensor and p.requires_grad:
+                if p in relevant:
+                    is_relevant = True
+                else:
+                    reads_outer = True
+        if is_relevant:
+            relevant.add(node)
+            order.append(node)
+            if reads_outer and targets is not None:
+                touches_outer = True
     return order, touches_outer
+
+
+def _creation_order(t: Tensor) -> int:
+    return t._seq
 
 
 def _run_backward(
     order: list[Tensor],
-    seeds: dict[int, Any],
-    stop: dict[int, Tensor] | None,
+    seeds: dict[Tensor, Any],
+    stop: dict[Tensor, Any] | None,
     create_graph: bool,
-) -> dict[int, Any]:
-    """Propagate cotangents from the seeds down ``order``; return those reaching ``stop``."""
-    relevant = {id(n) for n in order}
-    cot: dict[int, Any] = dict(seeds)
-    reached: dict[int, Any] = {}
-    previous = (_state.recording, _state.backward_order, _state.backward_of)
+) -> dict[Tensor, Any]:
+    """Propagate cotangents from the seeds down ``order``; return those reaching ``stop``.
+
+    With ``create_graph`` the VJP rules run on tensors and record themselves;
+    otherwise they run on bare numpy arrays (``_state.raw``) and the
+    cotangents returned are arrays.
+    """
+    relevant = set(order)
+    raw = not create_graph
+    cot: dict[Tensor, Any] = {k: (v._data if raw else v) for k, v in seeds.items()}
+    reached: dict[Tensor, Any] = {}
+    previous = (_state.recording, _state.backward_order, _state.backward_of, _state.raw)
     _state.recording = create_graph
+    _state.raw = raw
     try:
         for node in reversed(order):
-            key = id(node)
-            g = cot.pop(key, None)
+            g = cot.pop(node, None)
             if g is None:
                 continue
-            if node._vjps is None or (stop is not None and key in stop):
-                reached[key] = g
+            if node._vjps is None or (stop is not None and node in stop):
+                reached[node] = g
                 continue
             if create_graph:
                 _state.backward_order = node.order + 1
                 _state.backward_of = node
-            inputs = node._inputs
+                ans, inputs = node, node._inputs
+            else:
+                ans = node._data
+                inputs = tuple(p._data if type(p) is Tensor else p for p in node._inputs)
             vjps = node._vjps
             params = node._params
-            for i, p in enumerate(inputs):
-                if type(p) is not Tensor or id(p) not in relevant:
+            for i, p in enumerate(node._inputs):
+                if type(p) is not Tensor or p not in relevant:
                     continue
                 rule = vjps[i]
                 if rule is None:
                     continue
-                c = rule(g, node, *inputs, **params)
-                k = id(p)
-                prev = cot.get(k)
-                cot[k] = c if prev is None else ops.add(prev, c)
+                c = rule(g, ans, *inputs, **params)
+                prev = cot.get(p)
+                cot[p] = c if prev is None else ops.add(prev, c)
     finally:
-        _state.recording, _state.backward_order, _state.backward_of = previous
+        (_state.recording, _state.backward_order, _state.backward_of,
+         _state.raw) = previous
     return reached
 
 
@@ -213,6 +233,16 @@ def _seed_for(out: Tensor, seed: Any, opname: str) -> Tensor:
 
 
 def _cast_like(g: Any, target: Tensor) -> Any:
+    if not isinstance(g, Tensor):  # an unrecorded backward pass returns numpy
+        g = np.asarray(g)
+        if g.dtype != target.dtype:
+            g = g.astype(target.dtype)
+        if g.shape != target.shape:
+            raise RuntimeError(
+                f"internal error: cotangent of shape {g.shape} for a tensor of shape "
+                f"{target.shape}"
+            )
+        return _constant(g)
     if g.dtype != target.dtype:
         g = ops.astype(g, dtype=target.dtype)
     if g.shape != target.shape:  # a rule broke its contract: say which
@@ -238,9 +268,9 @@ def backward_into_leaves(out: Tensor, gradient: Any, create_graph: bool) -> None
         gradient = np.ones(out.shape, dtype=out.dtype)
     seed = _seed_for(out, gradient, "backward")
     order, _ = _walk([out], None)
-    reached = _run_backward(order, {id(out): seed}, None, create_graph and _state.recording)
+    reached = _run_backward(order, {out: seed}, None, create_graph and _state.recording)
     for leaf in order:
-        g = reached.get(id(leaf))
+        g = reached.get(leaf)
         if g is None:
             continue
         g = _cast_like(g, leaf)
@@ -254,15 +284,17 @@ _identity.defvjp(lambda g, ans, x: g)
 
 def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
     """A fresh tensor to differentiate with respect to (see the module docstring)."""
-    where = f"argument {argnum}{path}"
     if isinstance(leaf, Tensor):
         if leaf.dtype.kind not in "fc":
             raise TypeError(
-                f"{opname}: cannot differentiate with respect to {where}, a tensor of dtype "
+                f"{opname}: cannot differentiate with respect to argument {argnum}{path}, "
+                f"a tensor of dtype "
                 f"{leaf.dtype}; only floating-point values have gradients (cast with dtype=float)"
             )
         if leaf.requires_grad and _state.recording:
-            return _identity(leaf)
+            t = _identity(leaf)
+            t.name = f"arg{argnum}{path}"
+            return t
         data = leaf._data
     elif isinstance(leaf, (float, np.floating)) and not isinstance(leaf, bool):
         data = np.asarray(leaf, dtype=np.result_type(leaf))
@@ -273,7 +305,8 @@ def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
                 else f"{type(leaf).__name__} {leaf!r}")
         hint = " (write 3.0 rather than 3)" if isinstance(leaf, (int, np.integer)) else ""
         raise TypeError(
-            f"{opname}: cannot differentiate with respect to {where}, which is {kind}; "
+            f"{opname}: cannot differentiate with respect to argument {argnum}{path}, "
+            f"which is {kind}; "
             f"only float tensors, float numpy arrays and Python floats have gradients{hint}"
         )
     t = Tensor.__new__(Tensor)
@@ -290,6 +323,14 @@ def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
     t.backward_of = None
     t.name = f"arg{argnum}{path}"
     return t
+
+
+def _named(wrapper: Callable, f: Callable, opname: str) -> Callable:
+    """A light functools.wraps (transforms are often rebuilt inside loops)."""
+    wrapper.__name__ = f"{opname}({getattr(f, '__name__', 'f')})"
+    wrapper.__doc__ = getattr(f, "__doc__", None)
+    wrapper.__wrapped__ = f
+    return wrapper
 
 
 def _check_callable(f: Any, opname: str) -> None:
@@ -325,7 +366,12 @@ def _prepare(args: tuple, nums: tuple[int, ...], opname: str):
         if not leaves:
             raise TypeError(f"{opname}: argument {n} is an empty container; nothing to "
                             f"differentiate")
-        paths = tree_paths(args[n]) if len(leaves) > 1 or treedef is not None else [""]
+        if treedef is None:
+            paths = [""]
+        elif treedef[0] == "dict" and all(c is None for c in treedef[2]):
+            paths = [f"[{k!r}]" for k in treedef[1]]  # the common case: a flat dict of params
+        else:
+            paths = tree_paths(args[n])
         vs = [_variable(leaf, opname, n, p) for leaf, p in zip(leaves, paths)]
         variables.append(vs)
         treedefs.append(treedef)
@@ -338,19 +384,18 @@ def _gradients(
     warn: bool = True,
 ) -> list[list[Tensor]]:
     """Run one backward pass from ``outs`` to every variable; zeros where no path."""
-    flat = [v for vs in variables for v in vs]
-    targets = {id(v): v for v in flat}
+    targets = {v: None for vs in variables for v in vs}
     roots = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
-    reached: dict[int, Any] = {}
+    reached: dict[Tensor, Any] = {}
     if roots:
         order, touches_outer = _walk(roots, targets)
         create_graph = _state.recording and touches_outer
-        seed_map = {id(o): s for o, s in zip(outs, seeds) if isinstance(o, Tensor)
+        seed_map = {o: s for o, s in zip(outs, seeds) if isinstance(o, Tensor)
                     and o.requires_grad}
         reached = _run_backward(order, seed_map, targets, create_graph)
     result = []
     for n, vs in enumerate(variables):
-        if warn and not any(id(v) in reached for v in vs):
+        if warn and not any(v in reached for v in vs):
             warnings.warn(
                 f"{opname}: the output does not depend on differentiated argument {n}; "
                 f"its gradient is zero",
@@ -358,7 +403,7 @@ def _gradients(
                 stacklevel=4,
             )
         result.append([
-            _cast_like(reached[id(v)], v) if id(v) in reached
+            _cast_like(reached[v], v) if v in reached
             else _constant(np.zeros(v.shape, dtype=v.dtype))
             for v in vs
         ])
@@ -403,7 +448,6 @@ def value_and_grad(
     opname = _opname
     _check_callable(f, opname)
 
-    @functools.wraps(f)
     def value_and_grad_f(*args: Any, **kwargs: Any):
         nums = _argnums(argnums, len(args), opname)
         new_args, variables, treedefs = _prepare(args, nums, opname)
@@ -422,7 +466,7 @@ def value_and_grad(
         g = trees[0] if isinstance(argnums, (int, np.integer)) else tuple(trees)
         return ((out, aux), g) if has_aux else (out, g)
 
-    return value_and_grad_f
+    return _named(value_and_grad_f, f, opname)
 
 
 def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False):
@@ -433,12 +477,11 @@ def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False)
     _check_callable(f, "grad")
     vg = value_and_grad(f, argnums, has_aux, _opname="grad")
 
-    @functools.wraps(f)
     def grad_f(*args: Any, **kwargs: Any):
         value, g = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
-    return grad_f
+    return _named(grad_f, f, "grad")
 
 
 def vjp(f: Callable, *args: Any) -> tuple[Any, Callable]:

@@ -9,7 +9,10 @@ Every differentiable operation in tinymeta is a ``Primitive``. Calling one
 A VJP rule answers: given the cotangent ``g`` of the output, what is the
 cotangent of argument i? Its signature is ``rule(g, ans, *args, **params)``
 where ``ans`` is the output tensor and ``args`` are the arguments exactly as
-the op received them (tensors stay tensors). Rules are written with tinymeta
+the op received them (tensors stay tensors). A backward pass that nobody
+will differentiate runs the same rules on bare numpy arrays instead
+(``_state.raw``): every primitive then just calls its numpy forward, so a
+first-order gradient costs little more than hand-written numpy. Rules are written with tinymeta
 ops, never raw numpy on tensors, so that when a backward pass is recorded its
 ops become graph nodes like any other and can be differentiated again. That
 single rule is what makes gradients differentiable to any order.
@@ -26,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.tensor import Tensor, _readonly, _seq, _state
+from tinymeta.tensor import Tensor, _seq, _state
 
 __all__ = ["Primitive", "describe"]
 
@@ -77,6 +80,12 @@ class Primitive:
         return f"<tinymeta primitive {self.name}>"
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
+        if _state.raw:
+            # inside a backward pass that nobody will differentiate: numpy in, numpy out
+            out = self.forward(*args, **params)
+            if _state.debug_nans:
+                _check_finite(self.name, np.asarray(out), args)
+            return out
         needs_grad = False
         values = []
         for a in args:
@@ -96,7 +105,7 @@ class Primitive:
             _check_finite(self.name, out, args)
 
         t = Tensor.__new__(Tensor)
-        t._data = _readonly(out)
+        t._data = out  # made read-only when a user first looks at it (Tensor.data)
         t.grad = None
         t.name = None
         t._seq = next(_seq)
@@ -126,7 +135,8 @@ class Primitive:
 
 def _check_finite(name: str, out: np.ndarray, args: tuple) -> None:
     if out.dtype.kind in "fc" and not np.isfinite(out).all():
-        where = "a backward pass" if _state.backward_order else "the forward pass"
+        backward = _state.backward_order or _state.raw
+        where = "a backward pass" if backward else "the forward pass"
         bad = "nan" if np.isnan(out).any() else "inf"
         shown = ", ".join(describe(a) for a in args)
         raise FloatingPointError(

@@ -51,6 +51,7 @@ class _State:
         "keep_cut_edges",
         "debug_nans",
         "backward_nodes",
+        "raw",
     )
 
     def __init__(self) -> None:
@@ -62,6 +63,7 @@ class _State:
         self.keep_cut_edges = False  # stop_gradient remembers its input (rendering)
         self.debug_nans = False
         self.backward_nodes = 0  # how many nodes backward passes have recorded
+        self.raw = False  # primitives take and return bare numpy (unrecorded backward)
 
 
 _state = _State()
@@ -152,7 +154,7 @@ class Tensor:
     @property
     def data(self) -> np.ndarray:
         """The value as a read-only numpy array (writing into it raises ValueError)."""
-        return self._data
+        return _readonly(self._data)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -190,7 +192,7 @@ class Tensor:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         if dtype is not None and dtype != self._data.dtype:
             return self._data.astype(dtype)
-        return self._data
+        return _readonly(self._data)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -353,7 +355,7 @@ def _constant(array: Any) -> Tensor:
     t = Tensor.__new__(Tensor)
     if type(array) is not np.ndarray:
         array = np.asarray(array)
-    t._data = _readonly(array)
+    t._data = array
     t._inputs = None
     t._vjps = None
     t._params = None

@@ -27,8 +27,22 @@ def dtype_of(x: Any) -> np.dtype | None:
     return None
 
 
+_AXES_CACHE: dict[tuple[Any, int], tuple[int, ...]] = {}
+
+
 def normalize_axis(axis: Any, ndim: int, opname: str) -> tuple[int, ...]:
     """axis=None|int|tuple -> sorted tuple of non-negative axes (with a clear error)."""
+    try:
+        return _AXES_CACHE[axis, ndim]
+    except (KeyError, TypeError):
+        pass
+    axes = _normalize_axis(axis, ndim, opname)
+    if len(_AXES_CACHE) < 4096 and not isinstance(axis, list):
+        _AXES_CACHE[axis, ndim] = axes
+    return axes
+
+
+def _normalize_axis(axis: Any, ndim: int, opname: str) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)

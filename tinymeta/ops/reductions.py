@@ -37,11 +37,23 @@ def _count(x: Any, axes: tuple[int, ...]) -> int:
     return n
 
 
-_sum = Primitive("sum", lambda x, axes, keepdims: np.sum(x, axis=axes, keepdims=keepdims))
+def _sum_forward(x: Any, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    if type(x) is np.ndarray and x.dtype.kind == "f":
+        return np.add.reduce(x, axes, None, None, keepdims)  # skips np.sum's wrapper
+    return np.sum(x, axis=axes, keepdims=keepdims)
+
+
+def _mean_forward(x: Any, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    if type(x) is np.ndarray and x.dtype.kind == "f" and axes:
+        return np.add.reduce(x, axes, None, None, keepdims) / _count(x, axes)
+    return np.mean(x, axis=axes, keepdims=keepdims)
+
+
+_sum = Primitive("sum", _sum_forward)
 _sum.defvjp(
     lambda g, ans, x, axes, keepdims: broadcast_to(_expand(g, x, axes, keepdims), shape_of(x))
 )
-_mean = Primitive("mean", lambda x, axes, keepdims: np.mean(x, axis=axes, keepdims=keepdims))
+_mean = Primitive("mean", _mean_forward)
 _mean.defvjp(
     lambda g, ans, x, axes, keepdims: broadcast_to(
         divide(_expand(g, x, axes, keepdims), float(_count(x, axes))), shape_of(x)
@@ -52,7 +64,7 @@ _mean.defvjp(
 def _extreme_vjp(g, ans, x, axes, keepdims):
     # the cotangent goes to the arg-extremes, split evenly among ties
     xd = x._data if type(x) is Tensor else np.asarray(x)
-    ad = ans._data.reshape(keepdims_shape(xd.shape, axes))
+    ad = np.reshape(ans._data if type(ans) is Tensor else ans, keepdims_shape(xd.shape, axes))
     winners = _mask(xd == ad, g)
     winners = winners / winners.sum(axis=axes, keepdims=True)
     return multiply(_expand(g, x, axes, keepdims), winners)

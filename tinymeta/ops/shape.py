@@ -8,6 +8,7 @@ every order. ``getitem``'s VJP scatters the cotangent back with
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,13 @@ def _explain_reshape(name, error, args, params):
     )
 
 
-_reshape = Primitive("reshape", lambda x, shape: np.reshape(x, shape), _explain_reshape)
+def _reshape_forward(x: Any, shape: tuple[int, ...]) -> np.ndarray:
+    if type(x) is np.ndarray:
+        return x.reshape(shape)  # the method skips np.reshape's Python wrapper
+    return np.reshape(x, shape)
+
+
+_reshape = Primitive("reshape", _reshape_forward, _explain_reshape)
 _reshape.defvjp(lambda g, ans, x, shape: _reshape(g, shape=shape_of(x)))
 
 
@@ -75,7 +82,13 @@ def _explain_transpose(name, error, args, params):
     )
 
 
-_transpose = Primitive("transpose", lambda x, axes: np.transpose(x, axes), _explain_transpose)
+def _transpose_forward(x: Any, axes: tuple[int, ...] | None) -> np.ndarray:
+    if type(x) is np.ndarray:
+        return x.transpose(axes)
+    return np.transpose(x, axes)
+
+
+_transpose = Primitive("transpose", _transpose_forward, _explain_transpose)
 _transpose.defvjp(
     lambda g, ans, x, axes: _transpose(
         g, axes=None if axes is None else tuple(int(i) for i in np.argsort(axes))
@@ -88,12 +101,17 @@ def transpose(x: Any, axes: Any = None) -> Tensor:
     return _transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
 
 
-def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
-    n = len(shape_of(x))
+@functools.lru_cache(maxsize=256)
+def _swap_perm(n: int, axis1: int, axis2: int) -> tuple[int, ...]:
     perm = list(range(n))
     a, b = normalize_axis(axis1, n, "swapaxes")[0], normalize_axis(axis2, n, "swapaxes")[0]
     perm[a], perm[b] = perm[b], perm[a]
-    return _transpose(x, axes=tuple(perm))
+    return tuple(perm)
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    """numpy.swapaxes (a transpose with a cached permutation)."""
+    return _transpose(x, axes=_swap_perm(len(shape_of(x)), axis1, axis2))
 
 
 # ---------------------------------------------------------------- broadcast_to / sum_to_shape
@@ -104,11 +122,23 @@ def _explain_broadcast_to(name, error, args, params):
     )
 
 
+def _broadcast_to_forward(x: Any, shape: tuple[int, ...]) -> np.ndarray:
+    x = np.asarray(x)
+    if x.shape == shape:
+        return x
+    # a materialised copy: cheaper to make than np.broadcast_to's view, and faster to use
+    out = np.empty(shape, dtype=x.dtype)
+    out[...] = x
+    return out
+
+
 def _sum_to_shape_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     x = np.asarray(x)
     if x.shape == shape:
         return x
     lead = x.ndim - len(shape)
+    if lead == 1 and x.shape[1:] == shape:  # the common bias case: (N, n) -> (n,)
+        return np.add.reduce(x, 0)
     if lead < 0:
         raise ValueError("target has more dimensions than the array")
     axes = tuple(range(lead)) + tuple(
@@ -130,7 +160,7 @@ def _explain_sum_to_shape(name, error, args, params):
 
 
 broadcast_to = Primitive(
-    "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), _explain_broadcast_to,
+    "broadcast_to", _broadcast_to_forward, _explain_broadcast_to,
     doc="numpy.broadcast_to(x, shape=...); its VJP is sum_to_shape.",
 )
 sum_to_shape = Primitive(
