@@ -76,8 +76,9 @@ def backward_node_count() -> int:
 def keep_graph() -> Iterator[None]:
     """Record everything a renderer needs to draw a whole computation.
 
-    Inside the block every backward pass over a graph that requires grad is
-    recorded (as if an outer ``grad`` were waiting for it), and
+    Inside the block every backward pass is recorded (as if an outer ``grad``
+    were waiting for it, so even a first-order gradient's backward graph can be
+    drawn), values returned by ``value_and_grad`` keep their graphs, and
     ``stop_gradient`` keeps a reference to its input so the cut edge can be
     drawn. Outside it, ``stop_gradient`` forgets its input, which is what keeps
     first-order MAML's memory flat in the number of inner steps.
@@ -102,14 +103,18 @@ def debug_nans() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- the backward pass
-def _walk(roots: Sequence[Tensor], targets: dict[Tensor, Any] | None) -> tuple[list[Tensor], bool]:
+def _walk(
+    roots: Sequence[Tensor], targets: dict[Tensor, Any] | None
+) -> tuple[list[Tensor], bool, bool]:
     """Topologically sort the nodes between ``roots`` and ``targets``.
 
-    Returns (nodes, touches_outer): ``nodes`` parents-first, holding only nodes
-    that lie on a path from a target to a root (``relevant``); targets are not
-    expanded. ``touches_outer`` says whether some relevant node reads a
-    requires-grad value from outside the targets' subgraph. With
-    ``targets=None`` every leaf that requires grad is a target.
+    Returns (nodes, touches_outer, reaches_outer): ``nodes`` parents-first,
+    holding only nodes that lie on a path from a target to a root
+    (``relevant``); targets are not expanded. ``touches_outer`` says whether
+    some relevant node reads a requires-grad value from outside the targets'
+    subgraph (then the backward pass must be recorded); ``reaches_outer``
+    whether the roots depend on such a value at all (then the value must keep
+    its graph). With ``targets=None`` every leaf that requires grad is a target.
 
     No postorder bookkeeping is needed: a tensor is always created after its
     inputs, so sorting the reachable nodes by creation number ``_seq`` is a
@@ -119,6 +124,7 @@ def _walk(roots: Sequence[Tensor], targets: dict[Tensor, Any] | None) -> tuple[l
     min_seq = min(t._seq for t in targets) if targets else -1
     seen: set[Tensor] = set()
     stack: list[Tensor] = [r for r in roots if r.requires_grad]
+    reaches_outer = False
     while stack:  # explicit stack: no recursion, however deep the graph
         node = stack.pop()
         if node in seen:
@@ -127,8 +133,11 @@ def _walk(roots: Sequence[Tensor], targets: dict[Tensor, Any] | None) -> tuple[l
         if node._vjps is None or (targets is not None and node in targets):
             continue  # leaves and targets are where the walk ends
         for p in node._inputs:
-            if type(p) is Tensor and p.requires_grad and p._seq >= min_seq:
-                stack.append(p)
+            if type(p) is Tensor and p.requires_grad:
+                if p._seq >= min_seq:
+                    stack.append(p)
+                else:
+                    reaches_outer = True  # older than every target: an outer value
     reachable = sorted(seen, key=_creation_order)
 
     relevant: set[Tensor] = set()
@@ -144,7 +153,7 @@ def _walk(roots: Sequence[Tensor], targets: dict[Tensor, Any] | None) -> tuple[l
             relevant.add(node)
             order.append(node)
             if node._vjps is not None:  # an identity over an outer traced value
-                touches_outer = True
+                touches_outer = reaches_outer = True
             continue
         elif node._vjps is None:
             continue
@@ -161,7 +170,9 @@ def _walk(roots: Sequence[Tensor], targets: dict[Tensor, Any] | None) -> tuple[l
             order.append(node)
             if reads_outer and targets is not None:
                 touches_outer = True
-    return order, touches_outer
+        elif reads_outer:
+            reaches_outer = True  # a node created inside f that reads an outer value
+    return order, touches_outer, reaches_outer
 
 
 def _creation_order(t: Tensor) -> int:
@@ -223,7 +234,9 @@ def _seed_for(out: Tensor, seed: Any, opname: str) -> Tensor:
     if isinstance(seed, Tensor):
         s = seed
     else:
-        s = _constant(np.asarray(seed, dtype=out.dtype))
+        # a copy: an unrecorded backward pass may hand the seed array back as a gradient
+        # (add's rule is the identity), which must not alias the caller's array
+        s = _constant(np.array(seed, dtype=out.dtype))
     if s.shape != out.shape:
         raise ValueError(
             f"{opname}: the cotangent has shape {s.shape} but the output has shape {out.shape}; "
@@ -267,7 +280,7 @@ def backward_into_leaves(out: Tensor, gradient: Any, create_graph: bool) -> None
             )
         gradient = np.ones(out.shape, dtype=out.dtype)
     seed = _seed_for(out, gradient, "backward")
-    order, _ = _walk([out], None)
+    order, _, _ = _walk([out], None)
     reached = _run_backward(order, {out: seed}, None, create_graph and _state.recording)
     for leaf in order:
         g = reached.get(leaf)
@@ -381,15 +394,20 @@ def _prepare(args: tuple, nums: tuple[int, ...], opname: str):
 
 def _gradients(
     outs: list[Tensor], seeds: list[Tensor], variables: list[list[Tensor]], opname: str,
-    warn: bool = True,
-) -> list[list[Tensor]]:
-    """Run one backward pass from ``outs`` to every variable; zeros where no path."""
+    warn: bool = True, stacklevel: int = 4,
+) -> tuple[list[list[Tensor]], bool]:
+    """Run one backward pass from ``outs`` to every variable; zeros where no path.
+
+    Also returns whether the outputs depend on values from outside this
+    differentiation (if not, nobody can differentiate them further).
+    """
     targets = {v: None for vs in variables for v in vs}
     roots = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
     reached: dict[Tensor, Any] = {}
+    reaches_outer = False
     if roots:
-        order, touches_outer = _walk(roots, targets)
-        create_graph = _state.recording and touches_outer
+        order, touches_outer, reaches_outer = _walk(roots, targets)
+        create_graph = _state.recording and (touches_outer or _state.keep_cut_edges)
         seed_map = {o: s for o, s in zip(outs, seeds) if isinstance(o, Tensor)
                     and o.requires_grad}
         reached = _run_backward(order, seed_map, targets, create_graph)
@@ -400,14 +418,14 @@ def _gradients(
                 f"{opname}: the output does not depend on differentiated argument {n}; "
                 f"its gradient is zero",
                 IndependentOutputWarning,
-                stacklevel=4,
+                stacklevel=stacklevel,  # the user's call of grad / value_and_grad
             )
         result.append([
             _cast_like(reached[v], v) if v in reached
             else _constant(np.zeros(v.shape, dtype=v.dtype))
             for v in vs
         ])
-    return result
+    return result, reaches_outer
 
 
 def _scalar_output(out: Any, opname: str) -> Tensor:
@@ -461,7 +479,11 @@ def value_and_grad(
             out = result
         out = _scalar_output(out, opname)
         seed = _constant(np.ones(out.shape, dtype=out.dtype))
-        grads = _gradients([out], [seed], variables, opname)
+        # grad wraps this function, so its caller is one frame further out
+        grads, reaches_outer = _gradients(
+            [out], [seed], variables, opname, stacklevel=4 if _opname == "grad" else 3)
+        if not reaches_outer and not _state.keep_cut_edges and out.requires_grad:
+            out = out.detach()  # nobody can differentiate it further: free its graph
         trees = [unflatten(d, g) for d, g in zip(treedefs, grads)]
         g = trees[0] if isinstance(argnums, (int, np.integer)) else tuple(trees)
         return ((out, aux), g) if has_aux else (out, g)
@@ -491,45 +513,45 @@ def vjp(f: Callable, *args: Any) -> tuple[Any, Callable]:
     _check_callable(f, "vjp")
     if not args:
         raise TypeError("vjp: pass the arguments to evaluate f at, e.g. tm.vjp(f, x)")
-    nums = tuple(range(len(args)))
-    new_args, variables, treedefs = _prepare(args, nums, "vjp")
+    return _vjp(f, args, tuple(range(len(args))), "vjp")
+
+
+def _vjp(f: Callable, args: tuple, nums: tuple[int, ...], opname: str) -> tuple[Any, Callable]:
+    """vjp with respect to ``args[n] for n in nums``; errors name ``opname`` and the
+    caller's own argument numbers (jacobian and hessian use this too)."""
+    new_args, variables, treedefs = _prepare(args, nums, opname)
     out = f(*new_args)
     out_leaves, out_def = flatten(out)
     for leaf in out_leaves:
         if not isinstance(leaf, Tensor):
-            raise TypeError(f"vjp: the function must return tensors, got {type(leaf).__name__}")
+            raise TypeError(f"{opname}: the function must return tensors, "
+                            f"got {type(leaf).__name__}")
 
     def vjp_fn(cotangent: Any) -> tuple:
         c_leaves, c_def = flatten(cotangent)
         if c_def != out_def or len(c_leaves) != len(out_leaves):
-            raise ValueError("vjp: the cotangent must have the same tree structure as the output")
-        seeds = [_seed_for(o, c, "vjp") for o, c in zip(out_leaves, c_leaves)]
-        grads = _gradients(out_leaves, seeds, variables, "vjp", warn=False)
+            raise ValueError(f"{opname}: the cotangent must have the same tree structure as "
+                             f"the output")
+        seeds = [_seed_for(o, c, opname) for o, c in zip(out_leaves, c_leaves)]
+        grads, _ = _gradients(out_leaves, seeds, variables, opname, warn=False)
         return tuple(unflatten(d, g) for d, g in zip(treedefs, grads))
 
     return out, vjp_fn
 
 
-def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0):
+def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, _opname: str = "jacobian"):
     """Return a function computing the Jacobian of ``f`` by one VJP per output element.
 
     For a tensor output of shape S and an argument leaf of shape A the result
     has shape S + A; trees of outputs and arguments give trees of such blocks
     (the output's structure outside, the argument's inside).
     """
-    _check_callable(f, "jacobian")
+    _check_callable(f, _opname)
 
     @functools.wraps(f)
     def jacobian_f(*args: Any):
-        nums = _argnums(argnums, len(args), "jacobian")
-
-        def f_of_selected(*selected):
-            full = list(args)
-            for n, s in zip(nums, selected):
-                full[n] = s
-            return f(*full)
-
-        out, pullback = vjp(f_of_selected, *(args[n] for n in nums))
+        nums = _argnums(argnums, len(args), _opname)
+        out, pullback = _vjp(f, args, nums, _opname)
         out_leaves, out_def = flatten(out)
         blocks_per_out = []
         for j, o in enumerate(out_leaves):
@@ -562,7 +584,7 @@ def hessian(f: Callable, argnums: int = 0):
     """The Hessian of scalar ``f``: ``jacobian(grad(f))``, shape A + A for an argument of
     shape A."""
     _check_callable(f, "hessian")
-    return jacobian(grad(f, argnums), argnums)
+    return jacobian(grad(f, argnums), argnums, _opname="hessian")
 
 
 def hvp(f: Callable, x: Any, v: Any) -> Any:

@@ -32,12 +32,15 @@ _AXES_CACHE: dict[tuple[Any, int], tuple[int, ...]] = {}
 
 def normalize_axis(axis: Any, ndim: int, opname: str) -> tuple[int, ...]:
     """axis=None|int|tuple -> sorted tuple of non-negative axes (with a clear error)."""
-    try:
-        return _AXES_CACHE[axis, ndim]
-    except (KeyError, TypeError):
-        pass
+    # only exact ints are cached: True == 1.0 == 1 as dict keys, and those must still raise
+    cacheable = axis is None or type(axis) is int or (
+        type(axis) is tuple and all(type(a) is int for a in axis))
+    if cacheable:
+        axes = _AXES_CACHE.get((axis, ndim))
+        if axes is not None:
+            return axes
     axes = _normalize_axis(axis, ndim, opname)
-    if len(_AXES_CACHE) < 4096 and not isinstance(axis, list):
+    if cacheable and len(_AXES_CACHE) < 4096:
         _AXES_CACHE[axis, ndim] = axes
     return axes
 
@@ -45,7 +48,12 @@ def normalize_axis(axis: Any, ndim: int, opname: str) -> tuple[int, ...]:
 def _normalize_axis(axis: Any, ndim: int, opname: str) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"{opname}: axis must be None, an int or a tuple of ints, got {axis!r}")
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):

@@ -28,7 +28,7 @@ def _as_shape(shape: Any, opname: str) -> tuple[int, ...]:
         return (int(shape),)
     try:
         return tuple(int(n) for n in shape)
-    except TypeError:
+    except (TypeError, ValueError):  # ValueError: int("a") for a str shape
         raise TypeError(f"{opname}: shape must be an int or a tuple of ints, got {shape!r}") from None
 
 
@@ -125,7 +125,8 @@ def _explain_broadcast_to(name, error, args, params):
 def _broadcast_to_forward(x: Any, shape: tuple[int, ...]) -> np.ndarray:
     x = np.asarray(x)
     if x.shape == shape:
-        return x
+        return x.view()  # a new array object: reading the result's .data makes *it*
+        # read-only, and must not do that to the caller's own array
     # a materialised copy: cheaper to make than np.broadcast_to's view, and faster to use
     out = np.empty(shape, dtype=x.dtype)
     out[...] = x
@@ -135,7 +136,8 @@ def _broadcast_to_forward(x: Any, shape: tuple[int, ...]) -> np.ndarray:
 def _sum_to_shape_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     x = np.asarray(x)
     if x.shape == shape:
-        return x
+        return x.view()  # a new array object: reading the result's .data makes *it*
+        # read-only, and must not do that to the caller's own array
     lead = x.ndim - len(shape)
     if lead == 1 and x.shape[1:] == shape:  # the common bias case: (N, n) -> (n,)
         return np.add.reduce(x, 0)
