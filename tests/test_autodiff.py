@@ -591,3 +591,14 @@ def test_deep_chain_backward_and_closed_form():
         return out
 
     assert float(tm.grad(tm.grad(f))(2.0)) == pytest.approx(2 * c**n, rel=1e-10)
+
+
+def test_cotangent_traced_by_an_outer_grad_is_differentiated():
+    # the double-VJP trick: d/du <vjp(sin)(u), 1> = cos(x0), a forward-mode derivative
+    x0 = np.array([0.5, 1.0])
+
+    def pulled_back(u):
+        _, pullback = tm.vjp(tm.sin, x0)
+        return tm.sum(pullback(u)[0])
+
+    np.testing.assert_allclose(tm.grad(pulled_back)(np.array([1.0, 2.0])).data, np.cos(x0))

@@ -316,7 +316,8 @@ def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
     else:
         kind = (f"a numpy array of dtype {leaf.dtype}" if isinstance(leaf, np.ndarray)
                 else f"{type(leaf).__name__} {leaf!r}")
-        hint = " (write 3.0 rather than 3)" if isinstance(leaf, (int, np.integer)) else ""
+        hint = (" (write 3.0 rather than 3)"
+                if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool) else "")
         raise TypeError(
             f"{opname}: cannot differentiate with respect to argument {argnum}{path}, "
             f"which is {kind}; "
@@ -407,7 +408,9 @@ def _gradients(
     reaches_outer = False
     if roots:
         order, touches_outer, reaches_outer = _walk(roots, targets)
-        create_graph = _state.recording and (touches_outer or _state.keep_cut_edges)
+        # a seed that requires grad (the double-VJP trick) makes the result differentiable too
+        seeded = any(type(sd) is Tensor and sd.requires_grad for sd in seeds)
+        create_graph = _state.recording and (touches_outer or seeded or _state.keep_cut_edges)
         seed_map = {o: s for o, s in zip(outs, seeds) if isinstance(o, Tensor)
                     and o.requires_grad}
         reached = _run_backward(order, seed_map, targets, create_graph)

@@ -214,12 +214,35 @@ class Tensor:
     def is_leaf(self) -> bool:
         return self._vjps is None
 
+    # -- the node, read-only, for renderers and the curious ------------------------
+    @property
+    def inputs(self) -> tuple:
+        """The arguments of the op that made this tensor (tensors, arrays, numbers); () for
+        leaves and constants."""
+        return self._inputs or ()
+
+    @property
+    def op_params(self) -> dict:
+        """The op's static keyword arguments (axis, shape, ...)."""
+        return dict(self._params or {})
+
+    @property
+    def seq(self) -> int:
+        """Creation number: a tensor depends only on tensors with smaller numbers."""
+        return self._seq
+
+    @property
+    def vjp_rules(self) -> tuple:
+        """One VJP rule per input (None where no gradient flows); () for leaves."""
+        return self._vjps or ()
+
     def detach(self) -> Tensor:
         """The same value as a constant (no graph, no gradient)."""
         return _constant(self._data)
 
     def __repr__(self) -> str:
-        body = np.array2string(self._data, precision=6, separator=", ", threshold=20)
+        body = np.array2string(self._data, precision=6, separator=", ", threshold=20,
+                               prefix="tensor(")
         extra = ""
         if self.requires_grad:
             extra = f", op={self.op!r}" if self._vjps is not None else ", requires_grad=True"
