@@ -711,3 +711,21 @@ def test_tensor_dtype_defaults_and_float32():
     assert tm.tensor(np.ones(2, np.float32)).dtype == np.float32
     assert tm.tensor([1.0], dtype=np.float32).dtype == np.float32
     assert tm.tensor([True]).dtype == np.float64
+
+
+@pytest.mark.parametrize("transpose_a", [False, True])
+@pytest.mark.parametrize("transpose_b", [False, True])
+@pytest.mark.parametrize("batch_a, batch_b", [((), ()), ((3,), (3,)), ((2, 1), (4,))])
+def test_matmul_transpose_flags(transpose_a, transpose_b, batch_a, batch_b):
+    # the flagged matmul the VJP rules use: op(A) @ op(B), to third order
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(batch_a + ((4, 2) if transpose_a else (2, 4)))
+    b = rng.standard_normal(batch_b + ((3, 4) if transpose_b else (4, 3)))
+
+    def f(x, y):
+        return tm.matmul(x, y, transpose_a=transpose_a, transpose_b=transpose_b)
+
+    ta = np.swapaxes(a, -1, -2) if transpose_a else a
+    tb = np.swapaxes(b, -1, -2) if transpose_b else b
+    np.testing.assert_allclose(f(a, b).data, ta @ tb, rtol=1e-12)
+    check_grads(f, (a, b), order=3)

@@ -15,7 +15,7 @@ import numpy as np
 from tinymeta.ops._util import shape_of
 from tinymeta.ops.elementwise import multiply
 from tinymeta.ops.reductions import sum as _sum
-from tinymeta.ops.shape import _reshape, swapaxes, unbroadcast
+from tinymeta.ops.shape import _reshape, unbroadcast
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
@@ -46,33 +46,53 @@ def _append_axis(t: Any, where: int) -> Any:
     return _reshape(t, shape=tuple(s))
 
 
-def _matmul_vjp_a(g, ans, a, b):
+def _matmul_vjp_a(g, ans, a, b, transpose_a=False, transpose_b=False):
     sa, sb = shape_of(a), shape_of(b)
     if len(sa) == 1 and len(sb) == 1:
         return multiply(g, b)
     if len(sa) == 1:  # a is a row vector (1, n): g has lost that axis
         g2 = _append_axis(g, -2)  # (..., 1, p)
-        ga = matmul(g2, swapaxes(b, -1, -2))  # (..., 1, n)
+        ga = matmul(g2, b, transpose_b=True)  # (..., 1, n)
         return unbroadcast(_reshape(ga, shape=shape_of(ga)[:-2] + (sa[0],)), sa)
     if len(sb) == 1:  # b is a column vector (n, 1)
         return unbroadcast(multiply(_append_axis(g, -1), b), sa)
-    return unbroadcast(matmul(g, swapaxes(b, -1, -2)), sa)
+    if not transpose_a:  # dA = G op(B)ᵀ
+        return unbroadcast(matmul(g, b, transpose_b=not transpose_b), sa)
+    # C = Aᵀ op(B): dA = op(B) Gᵀ
+    return unbroadcast(matmul(b, g, transpose_a=transpose_b, transpose_b=True), sa)
 
 
-def _matmul_vjp_b(g, ans, a, b):
+def _matmul_vjp_b(g, ans, a, b, transpose_a=False, transpose_b=False):
     sa, sb = shape_of(a), shape_of(b)
     if len(sa) == 1 and len(sb) == 1:
         return multiply(g, a)
     if len(sb) == 1:
         g2 = _append_axis(g, -1)  # (..., m, 1)
-        gb = matmul(swapaxes(a, -1, -2), g2)  # (..., n, 1)
+        gb = matmul(a, g2, transpose_a=True)  # (..., n, 1)
         return unbroadcast(_reshape(gb, shape=shape_of(gb)[:-1]), sb)
     if len(sa) == 1:
         return unbroadcast(multiply(_append_axis(a, -1), _append_axis(g, -2)), sb)
-    return unbroadcast(matmul(swapaxes(a, -1, -2), g), sb)
+    if not transpose_b:  # dB = op(A)ᵀ G
+        return unbroadcast(matmul(a, g, transpose_a=not transpose_a), sb)
+    # C = op(A) Bᵀ: dB = Gᵀ op(A)
+    return unbroadcast(matmul(g, a, transpose_a=True, transpose_b=transpose_a), sb)
 
 
-matmul = Primitive("matmul", np.matmul, _explain_matmul, doc="numpy.matmul (the @ operator).")
+def _matmul_forward(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False):
+    # The flags let the VJP rules say "G Bᵀ" in one node instead of a transpose and a
+    # matmul: half the nodes in a recorded backward pass through a linear layer.
+    if transpose_a:
+        a = np.asarray(a).swapaxes(-1, -2)
+    if transpose_b:
+        b = np.asarray(b).swapaxes(-1, -2)
+    return np.matmul(a, b)
+
+
+matmul = Primitive(
+    "matmul", _matmul_forward, _explain_matmul,
+    doc="numpy.matmul (the @ operator); ``transpose_a``/``transpose_b`` swap the last two "
+        "axes of an operand first (used by the VJP rules).",
+)
 matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
 
 
