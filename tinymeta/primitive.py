@@ -130,7 +130,27 @@ class Primitive:
             t.requires_grad = False
             t.order = 0
             t.backward_of = None
+            if _state.keep_cut_edges and _state.recording and _below_a_cut(args):
+                _remember_for_drawing(t, self.name, args, params)
         return t
+
+
+def _below_a_cut(args: tuple) -> bool:
+    """keep_graph(): is an argument a stop_gradient kept for drawing (or computed from one)?"""
+    return any(type(a) is Tensor and not a.requires_grad and a._inputs is not None for a in args)
+
+
+def _remember_for_drawing(t: Tensor, name: str, args: tuple, params: dict) -> None:
+    # FOMAML's ``α * stop_gradient(g)`` is a constant, so it would record nothing and the
+    # cut would vanish from the picture. Under keep_graph() it remembers its inputs,
+    # like the stop_gradient itself, so the renderer can draw the path from the cut to
+    # the output. requires_grad stays False and there are no VJP rules: no gradient flows.
+    t._inputs = args
+    t._vjps = (None,) * len(args)
+    t._params = params
+    t.op = name
+    t.order = _state.backward_order
+    t.backward_of = _state.backward_of
 
 
 def _check_finite(name: str, out: np.ndarray, args: tuple) -> None:
