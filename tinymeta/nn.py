@@ -44,7 +44,7 @@ def mlp_init(
                          f"got {list(sizes)}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     params: dict[str, np.ndarray] = {}
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         w = rng.standard_normal((n_in, n_out))
         while np.any(bad := np.abs(w) > 2.0):  # resample outside two standard deviations
             w[bad] = rng.standard_normal(int(bad.sum()))
@@ -119,7 +119,7 @@ class Adam:
         c1 = 1 - self.b1**self.t
         c2 = 1 - self.b2**self.t
         out = []
-        for i, (p, g) in enumerate(zip(p_leaves, g_leaves)):
+        for i, (p, g) in enumerate(zip(p_leaves, g_leaves, strict=True)):
             self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
             self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * g * g
             step = self.lr * (self.m[i] / c1) / (np.sqrt(self.v[i] / c2) + self.eps)

@@ -124,16 +124,27 @@ def reptile_direction(
     Fed to the meta-optimiser as if it were a gradient (θ moves towards the
     adapted weights). Needs no second-order terms, so nothing is recorded.
     """
-    xs, ys = batch["x_support"], batch["y_support"]
+    return _reptile(params, batch, inner_lr, steps, batched, activation)[0]
+
+
+def _reptile(
+    params: Any, batch: dict[str, np.ndarray], inner_lr: float, steps: int, batched: bool,
+    activation: str,
+) -> tuple[dict[str, np.ndarray], Any]:
+    """(Reptile direction, mean query loss at θ_k): one inner loop serves both."""
+    xs, ys, xq, yq = (batch[k] for k in ("x_support", "y_support", "x_query", "y_query"))
     if batched:
         theta = _broadcast_tasks(params, xs.shape[0])
         adapted = adapt(theta, xs, ys, inner_lr, steps, True, activation)
         mean_adapted = tree_map(lambda a: np.mean(np.asarray(a), axis=0), adapted)
+        loss = _query_loss(adapted, xq, yq, activation)
     else:
         runs = [adapt(params, xs[t], ys[t], inner_lr, steps, True, activation)
                 for t in range(xs.shape[0])]
         mean_adapted = tree_map(lambda *a: np.mean([np.asarray(v) for v in a], axis=0), *runs)
-    return tree_map(lambda p, a: np.asarray(p) - a, params, mean_adapted)
+        loss = sum(_query_loss(r, xq[t], yq[t], activation) for t, r in enumerate(runs))
+        loss = loss / len(runs)
+    return tree_map(lambda p, a: np.asarray(p) - a, params, mean_adapted), loss
 
 
 def meta_gradient(
@@ -154,8 +165,7 @@ def meta_gradient(
     elif algo == "pretrain":
         value, g = tm.value_and_grad(pretrain_objective)(meta_params, batch, activation)
     elif algo == "reptile":
-        g = reptile_direction(meta_params, batch, inner_lr, steps, batched, activation)
-        value = maml_objective(meta_params, batch, inner_lr, steps, True, batched, activation)
+        g, value = _reptile(meta_params, batch, inner_lr, steps, batched, activation)
     else:
         raise ValueError(f"meta_gradient: unknown algorithm {algo!r}; choose one of "
                          f"{', '.join(ALGORITHMS)}")

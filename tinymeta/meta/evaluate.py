@@ -36,13 +36,21 @@ class Evaluation:
         lines = [title] if title else []
         lines.append(f"{'steps':>5}  {'MSE':>8}  {'±95% CI':>8}   ({self.tasks} tasks, "
                      f"{self.shots}-shot)")
-        for s, m, c in zip(self.steps, self.mean, self.ci95):
-            lines.append(f"{s:>5}  {m:8.3f}  {c:8.3f}")
+        for s, m, c in zip(self.steps, self.mean, self.ci95, strict=True):
+            if not np.isfinite(m):
+                lines.append(f"{s:>5}  {'diverged':>8}")
+            else:  # a few diverging tasks can make the mean astronomically large
+                lines.append(f"{s:>5}  {m:8.3f}  {c:8.3f}" if m < 1e4 else
+                             f"{s:>5}  {m:8.1e}  {c:8.1e}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: a diverged (inf/nan) value becomes None, as JSON has no inf or nan."""
+        def finite(values: list[float]) -> list[float | None]:
+            return [v if np.isfinite(v) else None for v in values]
+
         return {"shots": self.shots, "tasks": self.tasks, "steps": self.steps,
-                "mean": self.mean, "ci95": self.ci95}
+                "mean": finite(self.mean), "ci95": finite(self.ci95)}
 
 
 def _sgd_numpy(theta: Any, grads: Any, lr: Any) -> Any:
@@ -76,15 +84,18 @@ def evaluate(
     xs, ys, xq, yq = (a.astype(dtype) for a in (xs, ys, xq, yq))
     theta = tree_map(lambda p: np.broadcast_to(np.asarray(p), (tasks, *np.shape(p))), params)
     results = []
-    for i in range(steps[-1] + 1):
-        if i in steps:
-            results.append(_per_task_mse(theta, xq, yq, activation))
-        if i < steps[-1]:
-            g = tm.grad(task_loss)(theta, xs, ys, activation)
-            theta = _sgd_numpy(theta, g, inner_lr)
-    per_task = np.array(results)
-    mean = per_task.mean(axis=1)
-    ci = 1.96 * per_task.std(axis=1, ddof=1) / np.sqrt(tasks) if tasks > 1 else 0 * mean
+    # a step size that makes adaptation diverge (Meta-SGD's learned rates applied more often
+    # than they were trained for) is a result, inf/nan MSE, not a flood of warnings
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i in range(steps[-1] + 1):
+            if i in steps:
+                results.append(_per_task_mse(theta, xq, yq, activation))
+            if i < steps[-1]:
+                g = tm.grad(task_loss)(theta, xs, ys, activation)
+                theta = _sgd_numpy(theta, g, inner_lr)
+        per_task = np.array(results)
+        mean = per_task.mean(axis=1)
+        ci = 1.96 * per_task.std(axis=1, ddof=1) / np.sqrt(tasks) if tasks > 1 else 0 * mean
     return Evaluation(shots, tasks, steps, [float(m) for m in mean], [float(c) for c in ci],
                       per_task)
 

@@ -1,0 +1,172 @@
+"""tinymeta.nn: MLP init and apply, SGD over trees, Adam against hand-computed steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tinymeta as tm
+from tinymeta.nn import Adam, mlp_apply, mlp_init, sgd
+
+# Var(Z | |Z| <= 2) for a standard normal Z: 1 - 2·2·φ(2) / (Φ(2) − Φ(−2))
+TRUNCATED_STD = float(np.sqrt(1 - 4 * np.exp(-2) / np.sqrt(2 * np.pi) / 0.9544997361036416))
+
+
+def numpy_mlp(params: dict, x: np.ndarray, activation: str) -> np.ndarray:
+    act = {"relu": lambda h: np.maximum(h, 0), "tanh": np.tanh}[activation]
+    n = len(params) // 2
+    h = x
+    for i in range(n):
+        h = h @ params[f"w{i}"] + params[f"b{i}"]
+        if i < n - 1:
+            h = act(h)
+    return h
+
+
+# ---------------------------------------------------------------- mlp_init
+def test_mlp_init_shapes_keys_and_zero_biases():
+    p = mlp_init([1, 40, 40, 1], seed=0)
+    assert list(p) == ["w0", "b0", "w1", "b1", "w2", "b2"]
+    assert {k: v.shape for k, v in p.items()} == {
+        "w0": (1, 40), "b0": (40,), "w1": (40, 40), "b1": (40,), "w2": (40, 1), "b2": (1,)}
+    assert all(v.dtype == np.float64 for v in p.values())
+    assert all(not p[f"b{i}"].any() for i in range(3))
+
+
+@pytest.mark.parametrize("std", [0.01, 1.0])
+def test_mlp_init_is_a_normal_truncated_at_two_standard_deviations(std):
+    w = mlp_init([400, 500], seed=1, std=std)["w0"]
+    assert np.abs(w).max() <= 2 * std
+    assert np.abs(w).max() > 1.95 * std  # the tails are cut at 2σ, not earlier
+    assert abs(w.mean()) < 0.01 * std
+    np.testing.assert_allclose(w.std(), TRUNCATED_STD * std, rtol=0.01)
+
+
+def test_mlp_init_seeding():
+    a, b, c = mlp_init([1, 8, 1], seed=3), mlp_init([1, 8, 1], seed=3), mlp_init([1, 8, 1], seed=4)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert not np.array_equal(a["w0"], c["w0"])
+    rng = np.random.default_rng(3)  # a Generator is used as is, and advanced
+    first, second = mlp_init([1, 8, 1], seed=rng), mlp_init([1, 8, 1], seed=rng)
+    assert np.array_equal(first["w0"], a["w0"]) and not np.array_equal(second["w0"], a["w0"])
+
+
+def test_mlp_init_float32():
+    p = mlp_init([1, 8, 1], seed=0, dtype=np.float32)
+    assert all(v.dtype == np.float32 for v in p.values())
+    out = mlp_apply(p, np.ones((5, 1), np.float32))
+    assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize("sizes", [[1], [], [1, 0, 1], [3, -1]])
+def test_mlp_init_rejects_bad_sizes(sizes):
+    with pytest.raises(ValueError, match="sizes"):
+        mlp_init(sizes)
+
+
+# ---------------------------------------------------------------- mlp_apply
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_mlp_apply_matches_numpy(activation):
+    p = mlp_init([2, 7, 5, 3], seed=0, std=1.0)
+    x = np.random.default_rng(0).standard_normal((6, 2))
+    out = mlp_apply(p, x, activation)
+    assert out.shape == (6, 3)
+    np.testing.assert_allclose(out.data, numpy_mlp(p, x, activation), rtol=1e-13, atol=1e-14)
+
+
+def test_mlp_apply_task_batched_equals_per_task():
+    rng = np.random.default_rng(0)
+    per_task = [mlp_init([1, 6, 6, 1], seed=s, std=1.0) for s in range(4)]
+    for i in range(len(per_task)):
+        per_task[i]["b0"] = rng.standard_normal(6)  # non-zero biases: check their broadcast
+    batched = {k: np.stack([p[k] for p in per_task]) for k in per_task[0]}
+    x = rng.standard_normal((4, 9, 1))
+    out = mlp_apply(batched, x, "tanh").data
+    for t, p in enumerate(per_task):
+        np.testing.assert_allclose(out[t], numpy_mlp(p, x[t], "tanh"), rtol=1e-13, atol=1e-15)
+
+
+def test_mlp_apply_errors():
+    p = mlp_init([1, 4, 1])
+    with pytest.raises(ValueError, match="activation must be one of"):
+        mlp_apply(p, np.ones((2, 1)), "gelu")
+    with pytest.raises(KeyError, match="no b1"):
+        mlp_apply({k: v for k, v in p.items() if k != "b1"}, np.ones((2, 1)))
+    with pytest.raises(KeyError, match="expected keys w0, b0"):
+        mlp_apply({"weights": p["w0"]}, np.ones((2, 1)))
+
+
+def test_mse_loss():
+    pred, target = np.array([[1.0], [2.0], [4.0]]), np.array([[0.0], [2.0], [1.0]])
+    assert tm.mse_loss(pred, target).item() == pytest.approx(10 / 3)
+    with pytest.raises(ValueError, match="must match exactly"):
+        tm.mse_loss(pred, target.ravel())
+
+
+# ---------------------------------------------------------------- sgd
+def test_sgd_with_scalar_and_tree_learning_rates():
+    params = {"w": np.array([1.0, 2.0]), "b": np.array(3.0)}
+    grads = {"w": np.array([0.5, -1.0]), "b": np.array(2.0)}
+    out = sgd(params, grads, 0.1)
+    np.testing.assert_allclose(out["w"].data, [0.95, 2.1])
+    np.testing.assert_allclose(out["b"].data, 2.8)
+    rates = {"w": np.array([0.1, 0.01]), "b": np.array(1.0)}  # Meta-SGD: one rate per entry
+    out = sgd(params, grads, rates)
+    np.testing.assert_allclose(out["w"].data, [0.95, 2.01])
+    np.testing.assert_allclose(out["b"].data, 1.0)
+    assert params["w"][0] == 1.0  # inputs untouched
+
+
+def test_sgd_is_differentiable_in_params_and_rates():
+    grads = {"w": np.array([0.5, -1.0]), "b": np.array(2.0)}
+
+    def total(params, rates):
+        step = sgd(params, grads, rates)
+        return tm.sum(step["w"] * step["w"]) + step["b"]
+
+    params = {"w": np.array([1.0, 2.0]), "b": np.array(3.0)}
+    rates = {"w": np.array([0.1, 0.01]), "b": np.array(1.0)}
+    g_params, g_rates = tm.grad(total, argnums=(0, 1))(params, rates)
+    new_w = params["w"] - rates["w"] * grads["w"]
+    np.testing.assert_allclose(g_params["w"].data, 2 * new_w)
+    np.testing.assert_allclose(g_rates["w"].data, -2 * new_w * grads["w"])
+    np.testing.assert_allclose(g_rates["b"].data, -grads["b"])
+
+
+# ---------------------------------------------------------------- Adam
+def test_adam_first_step_is_lr_times_sign():
+    opt = Adam(lr=0.1)
+    params = {"w": np.array([1.0, -1.0, 0.5])}
+    out = opt.step(params, {"w": np.array([3.0, -0.02, 0.0])})
+    # m̂ = g, v̂ = g², so the first step is lr · g / (|g| + eps)
+    np.testing.assert_allclose(out["w"], [0.9, -0.9, 0.5], rtol=1e-7)
+    assert params["w"][0] == 1.0  # the input is not modified
+
+
+def test_adam_matches_hand_computed_steps():
+    lr, b1, b2, eps = 0.01, 0.8, 0.9, 1e-6
+    opt = Adam(lr, b1, b2, eps)
+    p = np.array([0.3, -1.2])
+    g1, g2 = np.array([1.0, 2.0]), np.array([-0.5, 4.0])
+    p1 = opt.step(p, g1)
+    p2 = opt.step(p1, g2)
+    m1, v1 = (1 - b1) * g1, (1 - b2) * g1**2
+    m2, v2 = b1 * m1 + (1 - b1) * g2, b2 * v1 + (1 - b2) * g2**2
+    by_hand_1 = p - lr * (m1 / (1 - b1)) / (np.sqrt(v1 / (1 - b2)) + eps)
+    by_hand_2 = by_hand_1 - lr * (m2 / (1 - b1**2)) / (np.sqrt(v2 / (1 - b2**2)) + eps)
+    np.testing.assert_allclose(p1, by_hand_1, rtol=1e-14)
+    np.testing.assert_allclose(p2, by_hand_2, rtol=1e-14)
+    assert opt.state_dict()["t"] == 2
+
+
+def test_adam_keeps_float32_and_accepts_tensors():
+    opt = Adam(1e-3)
+    out = opt.step({"w": np.ones(3, np.float32)}, {"w": tm.tensor(np.ones(3, np.float32))})
+    assert out["w"].dtype == np.float32
+
+
+def test_adam_errors():
+    with pytest.raises(ValueError, match="lr must be positive"):
+        Adam(lr=0.0)
+    with pytest.raises(ValueError, match="does not match the parameter tree"):
+        Adam().step({"w": np.ones(2)}, {"v": np.ones(2)})
