@@ -68,6 +68,8 @@ class Primitive:
         self.vjps: tuple[VJPRule | None, ...] = ()
         # variadic ops (concatenate, stack) have one rule called as rule(i, g, ans, *args)
         self.vjp_takes_argnum = False
+        # optional: slim(args, out) -> the inputs worth keeping in the graph (see add)
+        self.slim: Callable[[tuple, np.ndarray], tuple] | None = None
         self.explain = explain or _default_explain
         self.__doc__ = doc or f"tinymeta primitive {name!r} (numpy: {forward!r})."
         self.__name__ = self.__qualname__ = name
@@ -111,6 +113,8 @@ class Primitive:
         t._seq = next(_seq)
         t.scope = _state.scope
         if needs_grad and _state.recording:
+            if self.slim is not None and not _state.keep_cut_edges:
+                args = self.slim(args, out)
             t._inputs = args
             t._vjps = self.vjps if not self.vjp_takes_argnum else tuple(
                 functools.partial(self.vjps[0], i) for i in range(len(args))

@@ -15,8 +15,20 @@ BROADCAST_RULE = (
 )
 
 
+class ShapeOnly:
+    """Stands in a recorded graph for a constant whose value no VJP rule will read."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self.shape, self.dtype = shape, dtype
+
+    def __repr__(self) -> str:
+        return f"ShapeOnly({self.shape}, {self.dtype})"
+
+
 def shape_of(x: Any) -> tuple[int, ...]:
-    if type(x) is Tensor or type(x) is np.ndarray:
+    if type(x) is Tensor or type(x) is np.ndarray or type(x) is ShapeOnly:
         return x.shape
     return np.shape(x)
 
