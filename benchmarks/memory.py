@@ -112,22 +112,17 @@ def markdown(table: dict, steps: list[int], tasks: int, shots: list[int], comman
         f"“θ” is one task-batched copy of the parameters, {tasks} × {n_params:,} × 8 bytes = "
         f"{copy / mb:.2f} MB.",
         "",
-        "**FOMAML is flat in everything that scales with the data, but not exactly flat in "
-        "k.** Its growth per inner step ("
+        "**FOMAML is flat in k** (growth per inner step "
         + " and ".join(f"{b / mb:.2f} MB for K = {s}" for b, s in zip(fomaml, shots, strict=True))
-        + ") does not depend on the number of points per task: the inner forward passes, "
-        "their activations and the inner backward graphs are freed at each `stop_gradient`, "
-        "as they should be. What remains is about two parameter copies per step: the update "
-        "θ_i = θ_{i−1} − α·stop_gradient(g_i) is a `subtract` node, and like every tinymeta "
-        "node it keeps its inputs alive, so the outer graph holds each θ_{i−1} and each "
-        "constant α·g_i although the subtract's VJP needs neither value (only the chain of "
-        "nodes, along which the meta-gradient is the identity). MAML's growth per step also "
-        "holds the activations and the recorded inner backward pass, so it grows with K.",
-        "",
-        "Making FOMAML exactly flat is an engine change, not a meta-learning one: nodes would "
-        "have to keep only the values their VJPs read (PyTorch's saved tensors) instead of "
-        "their input tensors, or chains of identity-VJP nodes would have to be collapsed when "
-        "no renderer asks for the graph (`tm.keep_graph()`).",
+        + ", a small fraction of one parameter copy): the inner forward passes, their "
+        "activations and the inner backward graphs are freed at each `stop_gradient`, and "
+        "the updates θ_i = θ_{i−1} − α·stop_gradient(g_i) form a chain θ − c₁ − c₂ − … whose "
+        "derivative in θ is I whatever the constants are. The engine records such a chain as "
+        "one node (θ, the constant's shape), so neither the constants α·g_i nor the "
+        "intermediate θ_i stay alive (`_slim_offset` in `tinymeta/ops/elementwise.py`; "
+        "nothing is slimmed under `tm.keep_graph()`, so pictures show every step). MAML must "
+        "keep every step's activations and recorded inner backward pass for its "
+        "second-order terms, so it grows with k and with K.",
     ]
     return "\n".join(lines)
 
