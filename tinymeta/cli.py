@@ -299,6 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tinymeta: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `tinymeta explain | head`: the reader left, which is fine
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
