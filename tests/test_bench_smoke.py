@@ -1,0 +1,34 @@
+"""Smoke test of the benchmark suite: ``benchmarks/run.py --quick`` runs and writes its page.
+
+No timing is asserted (the suite's numbers depend on the machine); this only
+keeps every workload of ``benchmarks/run.py`` from rotting: at tiny sizes it
+checks each implementation against tinymeta, times it a few times, and writes
+the markdown page and the chart. Peers (torch, autograd) run when installed
+and are skipped with a note otherwise; JAX is left out of ``--quick`` because
+compiling it takes seconds per workload.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_run_quick_writes_page_and_chart(tmp_path):
+    out = tmp_path / "benchmarks.md"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    page = out.read_text()
+    for section in ("## Machine", "## MAML sinusoid meta-gradient", "## Per-op overhead",
+                    "## First-order MLP gradient", "## Peak memory against k",
+                    "## Targets (issue 5)"):
+        assert section in page
+    assert "Failed checks" not in page
+    png = tmp_path / "figures" / "benchmarks.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
