@@ -10,8 +10,17 @@ transforms), ``tree``, ``testing``; above them ``nn``, ``meta`` and ``viz``.
 """
 
 from tinymeta.autodiff import (
-    IndependentOutputWarning, backward_node_count, debug_nans, grad, hessian, hvp, jacobian,
-    keep_graph, stop_gradient, value_and_grad, vjp,
+    IndependentOutputWarning,
+    backward_node_count,
+    debug_nans,
+    grad,
+    hessian,
+    hvp,
+    jacobian,
+    keep_graph,
+    stop_gradient,
+    value_and_grad,
+    vjp,
 )
 from tinymeta.ops import *  # noqa: F403  (numpy-named primitives: tm.exp, tm.matmul, ...)
 from tinymeta.ops import __all__ as _ops_all

@@ -386,7 +386,7 @@ def _prepare(args: tuple, nums: tuple[int, ...], opname: str):
             paths = [f"[{k!r}]" for k in treedef[1]]  # the common case: a flat dict of params
         else:
             paths = tree_paths(args[n])
-        vs = [_variable(leaf, opname, n, p) for leaf, p in zip(leaves, paths)]
+        vs = [_variable(leaf, opname, n, p) for leaf, p in zip(leaves, paths, strict=True)]
         variables.append(vs)
         treedefs.append(treedef)
         args[n] = unflatten(treedef, vs)
@@ -411,7 +411,7 @@ def _gradients(
         # a seed that requires grad (the double-VJP trick) makes the result differentiable too
         seeded = any(type(sd) is Tensor and sd.requires_grad for sd in seeds)
         create_graph = _state.recording and (touches_outer or seeded or _state.keep_cut_edges)
-        seed_map = {o: s for o, s in zip(outs, seeds) if isinstance(o, Tensor)
+        seed_map = {o: s for o, s in zip(outs, seeds, strict=True) if isinstance(o, Tensor)
                     and o.requires_grad}
         reached = _run_backward(order, seed_map, targets, create_graph)
     result = []
@@ -487,7 +487,7 @@ def value_and_grad(
             [out], [seed], variables, opname, stacklevel=4 if _opname == "grad" else 3)
         if not reaches_outer and not _state.keep_cut_edges and out.requires_grad:
             out = out.detach()  # nobody can differentiate it further: free its graph
-        trees = [unflatten(d, g) for d, g in zip(treedefs, grads)]
+        trees = [unflatten(d, g) for d, g in zip(treedefs, grads, strict=True)]
         g = trees[0] if isinstance(argnums, (int, np.integer)) else tuple(trees)
         return ((out, aux), g) if has_aux else (out, g)
 
@@ -535,9 +535,9 @@ def _vjp(f: Callable, args: tuple, nums: tuple[int, ...], opname: str) -> tuple[
         if c_def != out_def or len(c_leaves) != len(out_leaves):
             raise ValueError(f"{opname}: the cotangent must have the same tree structure as "
                              f"the output")
-        seeds = [_seed_for(o, c, opname) for o, c in zip(out_leaves, c_leaves)]
+        seeds = [_seed_for(o, c, opname) for o, c in zip(out_leaves, c_leaves, strict=True)]
         grads, _ = _gradients(out_leaves, seeds, variables, opname, warn=False)
-        return tuple(unflatten(d, g) for d, g in zip(treedefs, grads))
+        return tuple(unflatten(d, g) for d, g in zip(treedefs, grads, strict=True))
 
     return out, vjp_fn
 
@@ -607,7 +607,7 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
     def g_dot_v(y):
         g_leaves = flatten(grad(f)(y))[0]
         total = None
-        for g, w in zip(g_leaves, v_leaves):
+        for g, w in zip(g_leaves, v_leaves, strict=True):
             term = ops.vdot(g, w)
             total = term if total is None else ops.add(total, term)
         return total

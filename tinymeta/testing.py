@@ -39,7 +39,7 @@ def _leaves_f(x: Any) -> list[np.ndarray]:
 
 def _inner(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     return float(sum(np.vdot(np.asarray(x, np.float64), np.asarray(y, np.float64))
-                     for x, y in zip(a, b)))
+                     for x, y in zip(a, b, strict=True)))
 
 
 def _defaults(dtype: np.dtype) -> tuple[float, float, float]:
@@ -84,7 +84,7 @@ def _check(f, args, order, current, eps, rtol, atol, rng) -> None:
     v = [rng.standard_normal(a.shape).astype(a.dtype) for a in x]
 
     def at(step: float):
-        moved = [Tensor(a + step * d, dtype=a.dtype) for a, d in zip(x, v)]
+        moved = [Tensor(a + step * d, dtype=a.dtype) for a, d in zip(x, v, strict=True)]
         return f(*unflatten(treedef, moved))
 
     out, pullback = vjp(f, *unflatten(treedef, [Tensor(a, dtype=a.dtype) for a in x]))
@@ -95,7 +95,7 @@ def _check(f, args, order, current, eps, rtol, atol, rng) -> None:
     reverse = _inner(_leaves_f(grads), v)
     plus, minus = _leaves_f(at(eps)), _leaves_f(at(-eps))
     numeric = _inner(u, [(p.astype(np.float64) - m.astype(np.float64)) / (2 * eps)
-                         for p, m in zip(plus, minus)])
+                         for p, m in zip(plus, minus, strict=True)])
     if not np.isclose(reverse, numeric, rtol=rtol, atol=atol):
         name = getattr(f, "__name__", repr(f))
         raise GradientCheckError(

@@ -58,13 +58,13 @@ def _unflatten(treedef: Any, it: Any) -> Any:
     kind, keys, children = treedef
     values = [_unflatten(c, it) for c in children]
     if kind == "dict":
-        return dict(zip(keys, values))
+        return dict(zip(keys, values, strict=True))
     if kind == "list":
         return values
     if kind == "tuple":
         return tuple(values)
     if isinstance(kind, tuple):  # dict subclass
-        return kind[0](zip(keys, values))
+        return kind[0](zip(keys, values, strict=True))
     return kind(*values)  # namedtuple
 
 
@@ -81,7 +81,7 @@ def tree_map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
         if r_def != treedef:
             raise ValueError("tree_map: trees have different structures")
         others.append(r_leaves)
-    return unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])
+    return unflatten(treedef, [f(*xs) for xs in zip(leaves, *others, strict=True)])
 
 
 def tree_paths(tree: Any) -> list[str]:

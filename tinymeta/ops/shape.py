@@ -29,7 +29,9 @@ def _as_shape(shape: Any, opname: str) -> tuple[int, ...]:
     try:
         return tuple(int(n) for n in shape)
     except (TypeError, ValueError):  # ValueError: int("a") for a str shape
-        raise TypeError(f"{opname}: shape must be an int or a tuple of ints, got {shape!r}") from None
+        raise TypeError(
+            f"{opname}: shape must be an int or a tuple of ints, got {shape!r}"
+        ) from None
 
 
 # ---------------------------------------------------------------- reshape
@@ -211,7 +213,9 @@ def _scatter_add_forward(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> n
 
 
 def _explain_getitem(name, error, args, params):
-    return IndexError(f"getitem: index {params['index']!r} is invalid for {describe(args[0])}: {error}")
+    return IndexError(
+        f"getitem: index {params['index']!r} is invalid for {describe(args[0])}: {error}"
+    )
 
 
 getitem = Primitive("getitem", lambda x, index: np.asarray(x)[index], _explain_getitem)
@@ -261,7 +265,9 @@ _stack.vjp_takes_argnum = True
 
 def _sequence(arrays: Any, opname: str) -> tuple:
     if isinstance(arrays, (Tensor, np.ndarray)) or not hasattr(arrays, "__len__"):
-        raise TypeError(f"{opname}: expected a list or tuple of arrays, got {type(arrays).__name__}")
+        raise TypeError(
+            f"{opname}: expected a list or tuple of arrays, got {type(arrays).__name__}"
+        )
     if len(arrays) == 0:
         raise ValueError(f"{opname}: need at least one array")
     return tuple(arrays)
