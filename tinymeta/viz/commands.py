@@ -18,6 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from tinymeta.argtypes import positive_float, positive_int
+
 __all__ = ["graph_arguments", "graph", "explain_arguments", "explain", "FORMATS"]
 
 FORMATS = ("svg", "png", "pdf", "dot", "text")
@@ -27,29 +29,9 @@ _INSTALL_DOT = ("Install Graphviz to render it (Debian/Ubuntu: apt-get install g
                 "Fedora: dnf install graphviz; macOS: brew install graphviz)")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
-    return value
-
-
 def _widths(text: str) -> list[int]:
     try:
-        return [_positive_int(part) for part in text.split(",")]
+        return [positive_int(part) for part in text.split(",")]
     except argparse.ArgumentTypeError as error:
         raise argparse.ArgumentTypeError(f"expected comma-separated widths like 4 or 8,8, got "
                                          f"{text!r} ({error})") from None
@@ -64,7 +46,7 @@ def _error(command: str, message: str) -> int:
 def graph_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--algo", choices=_ALGORITHMS, default="maml",
                    help="whose meta-gradient to draw (maml)")
-    p.add_argument("--inner-steps", type=_positive_int, default=1, metavar="K",
+    p.add_argument("--inner-steps", type=positive_int, default=1, metavar="K",
                    help="k inner SGD steps (1)")
     p.add_argument("--detail", choices=("ops", "scopes"), default="ops",
                    help="ops: one node per op; scopes: one box per role in each name scope, "
@@ -81,8 +63,8 @@ def graph_arguments(p: argparse.ArgumentParser) -> None:
                         "norm of the adjoint through it")
     p.add_argument("--hidden", type=_widths, default=[4], help="hidden layer widths (4)")
     p.add_argument("--activation", choices=("tanh", "relu"), default="tanh")
-    p.add_argument("--inner-lr", type=_positive_float, default=0.01, help="α (0.01)")
-    p.add_argument("--shots", type=_positive_int, default=5, help="support points (5)")
+    p.add_argument("--inner-lr", type=positive_float, default=0.01, help="α (0.01)")
+    p.add_argument("--shots", type=positive_int, default=5, help="support points (5)")
     p.add_argument("--seed", type=int, default=0, help="seed for θ and the task (0)")
 
 
@@ -173,12 +155,12 @@ def _write(out: Path | None, data: str | bytes, command: str | None) -> int:
 
 # ---------------------------------------------------------------- explain
 def explain_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--inner-steps", type=_positive_int, default=2, metavar="K",
+    p.add_argument("--inner-steps", type=positive_int, default=2, metavar="K",
                    help="k inner SGD steps (2)")
     p.add_argument("--json", action="store_true",
                    help="print JSON (keys include max_jacobian_error, dropped_norm_ratio, "
                         "cosine)")
-    p.add_argument("--inner-lr", type=_positive_float, default=0.01, help="α (0.01)")
+    p.add_argument("--inner-lr", type=positive_float, default=0.01, help="α (0.01)")
     p.add_argument("--hidden", type=_widths, default=[3],
                    help="hidden layer widths (3: a 1→3→1 MLP, 10 parameters)")
     p.add_argument("--seed", type=int, default=0, help="seed for θ and the task (0)")
