@@ -602,3 +602,31 @@ def test_cotangent_traced_by_an_outer_grad_is_differentiated():
         return tm.sum(pullback(u)[0])
 
     np.testing.assert_allclose(tm.grad(pulled_back)(np.array([1.0, 2.0])).data, np.cos(x0))
+
+
+def test_duplicate_argnums_are_rejected():
+    with pytest.raises(ValueError, match="names an argument twice"):
+        tm.grad(lambda x, y: x * y, argnums=(0, 0))(3.0, 2.0)
+
+
+def test_grad_works_inside_no_grad():
+    with tm.no_grad():
+        g = tm.grad(lambda x: x * x)(3.0)
+        assert float(g) == 6.0
+        assert not g.requires_grad  # and the result is a constant there
+        assert not (tm.tensor(2.0, requires_grad=True) * 2.0).requires_grad
+
+
+def test_recorded_graph_does_not_see_later_changes_to_the_callers_array():
+    w = tm.tensor(np.ones(3), requires_grad=True)
+    c = np.ones(3)
+    y = tm.sum(w * c)
+    c[:] = 5.0
+    y.backward()
+    np.testing.assert_array_equal(w.grad.data, np.ones(3))
+    assert c.flags.writeable  # the caller's array is left alone
+
+
+def test_jacobian_accepts_numpy_integer_argnums():
+    j = tm.jacobian(lambda x: tm.sin(x), argnums=np.int64(0))(np.array([0.0, 1.0]))
+    np.testing.assert_allclose(j.data, np.diag(np.cos([0.0, 1.0])))

@@ -466,3 +466,11 @@ def test_debug_nans_is_off_by_default_and_restored():
             tm.sqrt(tm.tensor(-1.0))
         assert np.isnan(float(tm.sqrt(tm.tensor(-1.0))))
         assert float(tm.grad(tm.sqrt)(0.0)) == np.inf
+
+
+def test_tensor_data_cannot_be_made_writable_again():
+    t = tm.tensor([1.0, 2.0])
+    with pytest.raises(ValueError):
+        t.data.flags.writeable = True
+    with pytest.raises(ValueError):
+        t.data[0] = 3.0

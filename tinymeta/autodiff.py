@@ -367,7 +367,22 @@ def _argnums(argnums: Any, nargs: int, opname: str) -> tuple[int, ...]:
                 f"{opname}: argnums={argnums!r} is out of range: the function was called with "
                 f"{nargs} positional argument{'s' * (nargs != 1)} (valid: {valid})"
             )
-    return tuple(int(n) % nargs for n in nums)
+    nums = tuple(int(n) % nargs for n in nums)
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"{opname}: argnums={argnums!r} names an argument twice; each argument "
+                         f"can be differentiated once (use a tuple of distinct positions)")
+    return nums
+
+
+@contextmanager
+def _recording_on() -> Iterator[None]:
+    """Transforms record their own forward pass, even inside ``no_grad()``."""
+    previous = _state.recording
+    _state.recording = True
+    try:
+        yield
+    finally:
+        _state.recording = previous
 
 
 def _prepare(args: tuple, nums: tuple[int, ...], opname: str):
@@ -471,8 +486,9 @@ def value_and_grad(
 
     def value_and_grad_f(*args: Any, **kwargs: Any):
         nums = _argnums(argnums, len(args), opname)
-        new_args, variables, treedefs = _prepare(args, nums, opname)
-        result = f(*new_args, **kwargs)
+        with _recording_on():
+            new_args, variables, treedefs = _prepare(args, nums, opname)
+            result = f(*new_args, **kwargs)
         if has_aux:
             if not isinstance(result, tuple) or len(result) != 2:
                 raise TypeError(f"{opname}: with has_aux=True the function must return a pair "
@@ -522,8 +538,9 @@ def vjp(f: Callable, *args: Any) -> tuple[Any, Callable]:
 def _vjp(f: Callable, args: tuple, nums: tuple[int, ...], opname: str) -> tuple[Any, Callable]:
     """vjp with respect to ``args[n] for n in nums``; errors name ``opname`` and the
     caller's own argument numbers (jacobian and hessian use this too)."""
-    new_args, variables, treedefs = _prepare(args, nums, opname)
-    out = f(*new_args)
+    with _recording_on():
+        new_args, variables, treedefs = _prepare(args, nums, opname)
+        out = f(*new_args)
     out_leaves, out_def = flatten(out)
     for leaf in out_leaves:
         if not isinstance(leaf, Tensor):
@@ -577,7 +594,8 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, _opname: str = 
                     else:
                         blocks.append(_constant(np.zeros(o.shape + shape)))
                 per_arg.append(unflatten(arg_def, blocks))
-            blocks_per_out.append(per_arg[0] if isinstance(argnums, int) else tuple(per_arg))
+            single = isinstance(argnums, (int, np.integer))
+            blocks_per_out.append(per_arg[0] if single else tuple(per_arg))
         return unflatten(out_def, blocks_per_out)
 
     return jacobian_f

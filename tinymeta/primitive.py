@@ -115,6 +115,10 @@ class Primitive:
         if needs_grad and _state.recording:
             if self.slim is not None and not _state.keep_cut_edges:
                 args = self.slim(args, out)
+            for a in args:
+                if type(a) is np.ndarray and a.flags.writeable:
+                    args = _frozen(args)  # the caller may change its array after we recorded
+                    break
             t._inputs = args
             t._vjps = self.vjps if not self.vjp_takes_argnum else tuple(
                 functools.partial(self.vjps[0], i) for i in range(len(args))
@@ -137,6 +141,17 @@ class Primitive:
             if _state.keep_cut_edges and _state.recording and _below_a_cut(args):
                 _remember_for_drawing(t, self.name, args, params)
         return t
+
+
+def _frozen(args: tuple) -> tuple:
+    """Read-only copies of the writable numpy arrays among ``args`` (a graph must not change)."""
+    out = []
+    for a in args:
+        if type(a) is np.ndarray and a.flags.writeable:
+            a = a.copy()
+            a.flags.writeable = False
+        out.append(a)
+    return tuple(out)
 
 
 def _below_a_cut(args: tuple) -> bool:

@@ -153,8 +153,11 @@ class Tensor:
     # -- numpy-like read-only views -------------------------------------------------
     @property
     def data(self) -> np.ndarray:
-        """The value as a read-only numpy array (writing into it raises ValueError)."""
-        return _readonly(self._data)
+        """The value as a read-only numpy array (writing into it raises ValueError).
+
+        A view of a read-only array: even ``data.flags.writeable = True`` is refused.
+        """
+        return _readonly(self._data).view()
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -43,7 +43,7 @@ class Sinusoid:
         phase = rng.uniform(*self.phase, size=num_tasks)
         xs = rng.uniform(*self.x_range, size=(num_tasks, shots, 1))
         xq = rng.uniform(*self.x_range, size=(num_tasks, query, 1))
-        return {
+        batch = {
             "x_support": xs.astype(dtype),
             "y_support": self.function(xs, amp, phase).astype(dtype),
             "x_query": xq.astype(dtype),
@@ -51,6 +51,10 @@ class Sinusoid:
             "amplitude": amp,
             "phase": phase,
         }
+        for array in batch.values():
+            # read-only: a recorded graph can hold them as they are instead of copying
+            array.flags.writeable = False
+        return batch
 
     @staticmethod
     def function(x: np.ndarray, amplitude: np.ndarray, phase: np.ndarray) -> np.ndarray:

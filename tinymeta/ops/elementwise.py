@@ -35,7 +35,10 @@ def _data(x: Any) -> Any:
 def _mask(condition: np.ndarray, like: Any) -> np.ndarray:
     """A constant 0/1 array in the dtype of ``like`` (keeps float32 float32)."""
     dtype = dtype_of(like)
-    return condition.astype(dtype if dtype is not None and dtype.kind == "f" else np.float64)
+    mask = np.asarray(condition).astype(
+        dtype if dtype is not None and dtype.kind == "f" else np.float64)
+    mask.flags.writeable = False  # ours alone: a recorded graph need not copy it
+    return mask
 
 
 # ---------------------------------------------------------------- binary arithmetic
