@@ -297,3 +297,30 @@ def test_subcommands_register_through_the_decorator(capsys, monkeypatch):
 
     assert run(capsys, "hello", "--times", 2)[:2] == (0, "hello hello \n")
     assert_usage_error(capsys, ["hello", "--times", "0"], "--times")
+
+
+def test_train_refuses_to_overwrite_a_run_unless_asked(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run(capsys, "train", "--out", out, *TINY)[0] == 0
+    assert_usage_error(capsys, ["train", "--out", str(out), *TINY], "already holds a run",
+                       "--overwrite")
+    assert run(capsys, "train", "--out", out, "--overwrite", *TINY)[0] == 0
+
+
+def test_train_rejects_an_empty_output_directory(capsys):
+    assert_usage_error(capsys, ["train", "--out", "", *TINY], "--out", "must name a directory")
+
+
+def test_train_warns_when_the_meta_loss_diverges(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--out", tmp_path / "r", "--inner-lr", 1000,
+                       "--meta-lr", 10, "--iterations", 20, "--meta-batch", 2, "--hidden", 8,
+                       "--no-progress")
+    assert code == 0
+    assert "warning: the meta-loss diverged" in err
+
+
+def test_evaluate_with_one_task_has_no_confidence_interval(capsys, tmp_path):
+    out = tmp_path / "run"
+    assert run(capsys, "train", "--out", out, *TINY)[0] == 0
+    code, stdout, _ = run(capsys, "evaluate", out, "--tasks", 1, "--steps", 1)
+    assert code == 0 and "n/a" in stdout

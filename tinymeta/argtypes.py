@@ -7,8 +7,9 @@ into ``tinymeta <command>: error: ...`` and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-__all__ = ["positive_int", "non_negative_int", "positive_float", "positive_int_list"]
+__all__ = ["directory", "positive_int", "non_negative_int", "positive_float", "positive_int_list"]
 
 def positive_int(text: str) -> int:
     try:
@@ -47,3 +48,10 @@ def positive_int_list(text: str) -> list[int]:
     except argparse.ArgumentTypeError as error:
         raise argparse.ArgumentTypeError(f"expected comma-separated positive integers like "
                                          f"1,5,10, got {text!r} ({error})") from None
+
+
+def directory(text: str) -> Path:
+    """A non-empty path (an empty --out would silently mean the current directory)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a directory, got an empty string")
+    return Path(text)

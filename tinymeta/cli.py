@@ -26,7 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from tinymeta.argtypes import (
+    directory,
     non_negative_int,
     positive_float,
     positive_int,
@@ -88,9 +91,11 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
                    help="hidden layer widths (40,40)")
     p.add_argument("--activation", choices=("relu", "tanh"), default="relu")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=directory, default=None,
                    help="output directory (default: runs/<algo>-seed<seed>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (otherwise an error)")
 
 
 def _progress(total: int, desc: str, enabled: bool) -> tuple[Callable[[int, float], None],
@@ -130,6 +135,9 @@ def train(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(f"tinymeta train: error: {error}") from None
     out = args.out if args.out is not None else Path("runs") / f"{config.algo}-seed{config.seed}"
+    if (out / checkpoint.PARAMS_FILE).exists() and not args.overwrite:
+        raise UsageError(f"tinymeta train: error: {out} already holds a run; choose another "
+                         f"--out or pass --overwrite")
     try:  # before training, so that a bad --out does not cost a training run
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -141,6 +149,11 @@ def train(args: argparse.Namespace) -> int:
     finally:
         close()
 
+    recent = result.losses[-min(100, len(result.losses)):]
+    if not np.all(np.isfinite(recent)) or recent.mean() > 100 * max(result.losses[0], 1e-12):
+        print(f"tinymeta train: warning: the meta-loss diverged (last value {recent[-1]:.3g}, "
+              f"first {result.losses[0]:.3g}); try a smaller --meta-lr or --inner-lr",
+              file=sys.stderr)
     metrics = checkpoint.save_run(out, result)
     written = [checkpoint.PARAMS_FILE, checkpoint.METRICS_FILE]
     try:

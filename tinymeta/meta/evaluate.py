@@ -39,6 +39,8 @@ class Evaluation:
         for s, m, c in zip(self.steps, self.mean, self.ci95, strict=True):
             if not np.isfinite(m):
                 lines.append(f"{s:>5}  {'diverged':>8}")
+            elif self.tasks < 2:  # one task: no spread to build an interval from
+                lines.append(f"{s:>5}  {m:8.3f}  {'n/a':>8}")
             else:  # a few diverging tasks can make the mean astronomically large
                 lines.append(f"{s:>5}  {m:8.3f}  {c:8.3f}" if m < 1e4 else
                              f"{s:>5}  {m:8.1e}  {c:8.1e}")

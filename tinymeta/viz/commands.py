@@ -142,6 +142,7 @@ def _write(out: Path | None, data: str | bytes, command: str | None) -> int:
             sys.stdout.write(data if data.endswith("\n") else data + "\n")
         return 0
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(data, bytes):
             out.write_bytes(data)
         else:
