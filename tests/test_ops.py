@@ -729,3 +729,16 @@ def test_matmul_transpose_flags(transpose_a, transpose_b, batch_a, batch_b):
     tb = np.swapaxes(b, -1, -2) if transpose_b else b
     np.testing.assert_allclose(f(a, b).data, ta @ tb, rtol=1e-12)
     check_grads(f, (a, b), order=3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matmul_outer_product_path_equals_numpy(dtype):
+    # (…, m, 1) @ (…, 1, n) takes a broadcasting-multiply path: same values and dtype,
+    # same broadcasting of batch axes, and the gradients still check to second order
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((3, 1, 5, 1)).astype(dtype)
+    b = rng.standard_normal((4, 1, 2)).astype(dtype)
+    out = tm.matmul(a, b)
+    np.testing.assert_array_equal(out.data, np.matmul(a, b))
+    assert out.dtype == dtype and out.shape == (3, 4, 5, 2)
+    check_grads(lambda x, y: tm.matmul(x, y), (a, b), order=2)

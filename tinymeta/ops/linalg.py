@@ -85,6 +85,10 @@ def _matmul_forward(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool
         a = np.asarray(a).swapaxes(-1, -2)
     if transpose_b:
         b = np.asarray(b).swapaxes(-1, -2)
+    if np.ndim(a) >= 2 and np.ndim(b) >= 2 and np.shape(a)[-1] == 1 == np.shape(b)[-2]:
+        # an outer product (a 1-wide layer, or its VJP): broadcasting multiply computes the
+        # same single products, about 2.5x faster than matmul's per-matrix BLAS calls
+        return np.multiply(a, b)
     return np.matmul(a, b)
 
 
