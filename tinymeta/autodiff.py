@@ -212,7 +212,7 @@ def _run_backward(
                 ans, inputs = node, node._inputs
             else:
                 ans = node._data
-                inputs = tuple(p._data if type(p) is Tensor else p for p in node._inputs)
+                inputs = [p._data if type(p) is Tensor else p for p in node._inputs]
             vjps = node._vjps
             params = node._params
             for i, p in enumerate(node._inputs):
