@@ -3,7 +3,7 @@
 Training follows the paper: K = 10 points per task, α = 0.01, one inner step,
 25 tasks per meta-batch, Adam with step size 1e-3, 70,000 meta-iterations, a
 1→40→40→1 ReLU network (tinymeta.nn.mlp_init), all tasks of a meta-batch as one
-batched computation, float64. Evaluation: 600 new tasks (the same tasks for
+batched computation, float32. Evaluation: 600 new tasks (the same tasks for
 every run), 5 support points each, query MSE on 100 points after 1 to 10 SGD
 steps with α = 0.01 (Meta-SGD adapts with its learned rates), mean ± 95% CI.
 
@@ -239,7 +239,7 @@ def results_markdown(results: list[dict], args: argparse.Namespace, wall: float,
     lines += [
         f"Training: K = 10, α = {alpha}, 1 inner step (Reptile: {REPTILE_INNER_STEPS}), "
         f"meta-batch 25, Adam 1e-3, {iterations:,} iterations, 1→40→40→1 ReLU MLP, batched "
-        f"over tasks, float64. Evaluation: the same {args.eval_tasks} new tasks for every run, "
+        f"over tasks, {DTYPE}. Evaluation: the same {args.eval_tasks} new tasks for every run, "
         f"{SHOTS_EVAL} support points each, MSE on 100 query points after k SGD steps with "
         f"α = {alpha} (Meta-SGD: its learned per-parameter rates). Cells: mean over seeds "
         f"{', '.join(map(str, seeds))} of the mean MSE ± the 95% confidence half-width over "
