@@ -46,15 +46,14 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from tinymeta import ops
 from tinymeta.primitive import Primitive, describe
-from tinymeta.tensor import Tensor, _constant, _readonly, _seq, _state
+from tinymeta.tensor import Tensor, _constant, _readonly, _seq, _state, switched
 from tinymeta.tree import flatten, tree_map, tree_paths, unflatten
 
 __all__ = [
@@ -72,8 +71,7 @@ def backward_node_count() -> int:
     return _state.backward_nodes
 
 
-@contextmanager
-def keep_graph() -> Iterator[None]:
+def keep_graph():
     """Record everything a renderer needs to draw a whole computation.
 
     Inside the block every backward pass is recorded (as if an outer ``grad``
@@ -83,23 +81,12 @@ def keep_graph() -> Iterator[None]:
     drawn. Outside it, ``stop_gradient`` forgets its input, which is what keeps
     first-order MAML's memory flat in the number of inner steps.
     """
-    previous = (_state.keep_cut_edges,)
-    _state.keep_cut_edges = True
-    try:
-        yield
-    finally:
-        (_state.keep_cut_edges,) = previous
+    return switched("keep_cut_edges", True)
 
 
-@contextmanager
-def debug_nans() -> Iterator[None]:
+def debug_nans():
     """Raise FloatingPointError at the first op (forward or backward) that makes nan/inf."""
-    previous = _state.debug_nans
-    _state.debug_nans = True
-    try:
-        yield
-    finally:
-        _state.debug_nans = previous
+    return switched("debug_nans", True)
 
 
 # ---------------------------------------------------------------- the backward pass
@@ -374,15 +361,9 @@ def _argnums(argnums: Any, nargs: int, opname: str) -> tuple[int, ...]:
     return nums
 
 
-@contextmanager
-def _recording_on() -> Iterator[None]:
+def _recording_on():
     """Transforms record their own forward pass, even inside ``no_grad()``."""
-    previous = _state.recording
-    _state.recording = True
-    try:
-        yield
-    finally:
-        _state.recording = previous
+    return switched("recording", True)
 
 
 def _prepare(args: tuple, nums: tuple[int, ...], opname: str):

@@ -85,14 +85,22 @@ def name_scope(name: str) -> Iterator[None]:
 
 
 @contextmanager
-def no_grad() -> Iterator[None]:
-    """Run ops without recording: results are constants (like ``torch.no_grad``)."""
-    previous = _state.recording
-    _state.recording = False
+def switched(flag: str, value: bool) -> Iterator[None]:
+    """Set one of the recording switches in ``_state`` for the duration of a block."""
+    previous = getattr(_state, flag)
+    setattr(_state, flag, value)
     try:
         yield
     finally:
-        _state.recording = previous
+        setattr(_state, flag, previous)
+
+
+def no_grad():
+    """Run ops without recording: results are constants (like ``torch.no_grad``).
+
+    The transforms (``grad`` and friends) still record their own forward pass inside it.
+    """
+    return switched("recording", False)
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
