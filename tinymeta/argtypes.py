@@ -9,7 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["directory", "positive_int", "non_negative_int", "positive_float", "positive_int_list"]
+__all__ = [
+    "directory", "positive_int", "non_negative_int", "positive_float", "positive_int_list",
+    "layer_widths",
+]
+
 
 def positive_int(text: str) -> int:
     try:
@@ -41,13 +45,22 @@ def positive_float(text: str) -> float:
     return value
 
 
-def positive_int_list(text: str) -> list[int]:
-    """'1,5,10' -> [1, 5, 10]."""
+def _positive_ints(text: str, what: str) -> list[int]:
     try:
         return [positive_int(part) for part in text.split(",")]
     except argparse.ArgumentTypeError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers like "
-                                         f"1,5,10, got {text!r} ({error})") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated {what}, got {text!r} "
+                                         f"({error})") from None
+
+
+def positive_int_list(text: str) -> list[int]:
+    """'1,5,10' -> [1, 5, 10]."""
+    return _positive_ints(text, "positive integers like 1,5,10")
+
+
+def layer_widths(text: str) -> list[int]:
+    """'8,8' -> [8, 8]: the hidden widths of an MLP."""
+    return _positive_ints(text, "widths like 4 or 8,8")
 
 
 def directory(text: str) -> Path:

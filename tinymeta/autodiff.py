@@ -44,7 +44,6 @@ The topological sort is an explicit-stack depth-first search, so a chain of
 
 from __future__ import annotations
 
-import functools
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -52,9 +51,9 @@ from typing import Any
 import numpy as np
 
 from tinymeta import ops
-from tinymeta.primitive import Primitive, describe
-from tinymeta.tensor import Tensor, _constant, _readonly, _seq, _state, switched
-from tinymeta.tree import flatten, tree_map, tree_paths, unflatten
+from tinymeta.primitive import Primitive, _remember_for_drawing
+from tinymeta.tensor import Tensor, _constant, _readonly, _state, switched
+from tinymeta.tree import flatten, tree_map, treedef_paths, unflatten
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jacobian", "hessian", "hvp", "stop_gradient",
@@ -232,24 +231,18 @@ def _seed_for(out: Tensor, seed: Any, opname: str) -> Tensor:
     return s
 
 
-def _cast_like(g: Any, target: Tensor) -> Any:
-    if not isinstance(g, Tensor):  # an unrecorded backward pass returns numpy
+def _cast_like(g: Any, target: Tensor) -> Tensor:
+    """The cotangent reaching ``target`` as a tensor of its dtype (and its shape, checked)."""
+    recorded = isinstance(g, Tensor)
+    if not recorded:  # an unrecorded backward pass returns numpy
         g = np.asarray(g)
-        if g.dtype != target.dtype:
-            g = g.astype(target.dtype)
-        if g.shape != target.shape:
-            raise RuntimeError(
-                f"internal error: cotangent of shape {g.shape} for a tensor of shape "
-                f"{target.shape}"
-            )
-        return _constant(g)
     if g.dtype != target.dtype:
-        g = ops.astype(g, dtype=target.dtype)
+        g = ops.astype(g, dtype=target.dtype) if recorded else g.astype(target.dtype)
     if g.shape != target.shape:  # a rule broke its contract: say which
         raise RuntimeError(
             f"internal error: cotangent of shape {g.shape} for a tensor of shape {target.shape}"
         )
-    return g
+    return g if recorded else _constant(g)
 
 
 def backward_into_leaves(out: Tensor, gradient: Any, create_graph: bool) -> None:
@@ -310,18 +303,10 @@ def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
             f"which is {kind}; "
             f"only float tensors, float numpy arrays and Python floats have gradients{hint}"
         )
-    t = Tensor.__new__(Tensor)
-    t._data = _readonly(data)
-    t._inputs = None
-    t._vjps = None
-    t._params = None
+    t = _constant(_readonly(data))
     t.op = "leaf"
     t.requires_grad = True
-    t.grad = None
-    t._seq = next(_seq)
-    t.scope = _state.scope
     t.order = _state.backward_order
-    t.backward_of = None
     t.name = f"arg{argnum}{path}"
     return t
 
@@ -376,12 +361,7 @@ def _prepare(args: tuple, nums: tuple[int, ...], opname: str):
         if not leaves:
             raise TypeError(f"{opname}: argument {n} is an empty container; nothing to "
                             f"differentiate")
-        if treedef is None:
-            paths = [""]
-        elif treedef[0] == "dict" and all(c is None for c in treedef[2]):
-            paths = [f"[{k!r}]" for k in treedef[1]]  # the common case: a flat dict of params
-        else:
-            paths = tree_paths(args[n])
+        paths = treedef_paths(treedef)
         vs = [_variable(leaf, opname, n, p) for leaf, p in zip(leaves, paths, strict=True)]
         variables.append(vs)
         treedefs.append(treedef)
@@ -549,7 +529,6 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, _opname: str = 
     """
     _check_callable(f, _opname)
 
-    @functools.wraps(f)
     def jacobian_f(*args: Any):
         nums = _argnums(argnums, len(args), _opname)
         out, pullback = _vjp(f, args, nums, _opname)
@@ -579,7 +558,7 @@ def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, _opname: str = 
             blocks_per_out.append(per_arg[0] if single else tuple(per_arg))
         return unflatten(out_def, blocks_per_out)
 
-    return jacobian_f
+    return _named(jacobian_f, f, _opname)
 
 
 def hessian(f: Callable, argnums: int = 0):
@@ -622,13 +601,7 @@ def _stop(x: Any) -> Any:
         return x
     t = _constant(x._data)
     if _state.keep_cut_edges and _state.recording:
-        # remembered only for drawing: requires_grad stays False, so no gradient flows
-        t.op = "stop_gradient"
-        t._inputs = (x,)
-        t._vjps = (None,)
-        t._params = {}
-        t.order = _state.backward_order
-        t.backward_of = _state.backward_of
+        _remember_for_drawing(t, "stop_gradient", (x,), {})  # for drawing the cut only
     return t
 
 
@@ -640,7 +613,3 @@ def stop_gradient(x: Any) -> Any:
     tests). It does not keep its input alive, unless ``keep_graph()`` is on.
     """
     return tree_map(_stop, x)
-
-
-def _describe_tree(x: Any) -> str:  # used by error messages elsewhere
-    return ", ".join(describe(leaf) for leaf in flatten(x)[0])

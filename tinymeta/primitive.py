@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.tensor import Tensor, _seq, _state
+from tinymeta.tensor import Tensor, _constant, _seq, _state
 
 __all__ = ["Primitive", "describe"]
 
@@ -89,6 +89,7 @@ class Primitive:
                 _check_finite(self.name, np.asarray(out), args)
             return out
         needs_grad = False
+        writable = False  # a caller's array we would have to copy if we record it
         values = []
         for a in args:
             if type(a) is Tensor:
@@ -97,6 +98,8 @@ class Primitive:
                     needs_grad = True
             else:
                 values.append(a)
+                if type(a) is np.ndarray and a.flags.writeable:
+                    writable = True
         try:
             out = self.forward(*values, **params)
         except (ValueError, TypeError, IndexError) as error:
@@ -106,40 +109,32 @@ class Primitive:
         if _state.debug_nans:
             _check_finite(self.name, out, args)
 
+        if not (needs_grad and _state.recording):
+            t = _constant(out)
+            if _state.keep_cut_edges and _state.recording and _below_a_cut(args):
+                _remember_for_drawing(t, self.name, args, params)
+            return t
+        if self.slim is not None and not _state.keep_cut_edges:
+            args = self.slim(args, out)
+        if writable:
+            args = _frozen(args)  # the caller may change its array after we recorded
         t = Tensor.__new__(Tensor)
         t._data = out  # made read-only when a user first looks at it (Tensor.data)
         t.grad = None
         t.name = None
         t._seq = next(_seq)
         t.scope = _state.scope
-        if needs_grad and _state.recording:
-            if self.slim is not None and not _state.keep_cut_edges:
-                args = self.slim(args, out)
-            for a in args:
-                if type(a) is np.ndarray and a.flags.writeable:
-                    args = _frozen(args)  # the caller may change its array after we recorded
-                    break
-            t._inputs = args
-            t._vjps = self.vjps if not self.vjp_takes_argnum else tuple(
-                functools.partial(self.vjps[0], i) for i in range(len(args))
-            )
-            t._params = params
-            t.op = self.name
-            t.requires_grad = True
-            t.order = _state.backward_order
-            t.backward_of = _state.backward_of
-            if t.order:
-                _state.backward_nodes += 1
-        else:
-            t._inputs = None
-            t._vjps = None
-            t._params = None
-            t.op = "constant"
-            t.requires_grad = False
-            t.order = 0
-            t.backward_of = None
-            if _state.keep_cut_edges and _state.recording and _below_a_cut(args):
-                _remember_for_drawing(t, self.name, args, params)
+        t._inputs = args
+        t._vjps = self.vjps if not self.vjp_takes_argnum else tuple(
+            functools.partial(self.vjps[0], i) for i in range(len(args))
+        )
+        t._params = params
+        t.op = self.name
+        t.requires_grad = True
+        t.order = _state.backward_order
+        t.backward_of = _state.backward_of
+        if t.order:
+            _state.backward_nodes += 1
         return t
 
 

@@ -145,17 +145,10 @@ class Tensor:
                 f"tensor: requires_grad=True needs a floating dtype, got {array.dtype}; "
                 f"pass dtype=np.float64 (or float32)"
             )
-        self._data = _readonly(array)
-        self._inputs = None
-        self._vjps = None
-        self._params = None
-        self.op = "leaf" if requires_grad else "constant"
-        self.requires_grad = bool(requires_grad)
-        self.grad = None
-        self._seq = next(_seq)
-        self.scope = _state.scope
-        self.order = 0
-        self.backward_of = None
+        _init_constant(self, _readonly(array))
+        if requires_grad:
+            self.op = "leaf"
+            self.requires_grad = True
         self.name = name
 
     # -- numpy-like read-only views -------------------------------------------------
@@ -387,8 +380,12 @@ def is_tensor(x: Any) -> bool:
 def _constant(array: Any) -> Tensor:
     """Fast path: wrap a fresh numpy result as a constant tensor (no validation)."""
     t = Tensor.__new__(Tensor)
-    if type(array) is not np.ndarray:
-        array = np.asarray(array)
+    _init_constant(t, array if type(array) is np.ndarray else np.asarray(array))
+    return t
+
+
+def _init_constant(t: Tensor, array: np.ndarray) -> None:
+    """Every field of a tensor that records nothing (the shared part of all constructors)."""
     t._data = array
     t._inputs = None
     t._vjps = None
@@ -401,7 +398,6 @@ def _constant(array: Any) -> Tensor:
     t.order = 0
     t.backward_of = None
     t.name = None
-    return t
 
 
 def _as_array(data: Any, dtype: Any, opname: str) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["flatten", "unflatten", "tree_map", "tree_leaves", "tree_paths"]
+__all__ = ["flatten", "unflatten", "tree_map", "tree_leaves", "tree_paths", "treedef_paths"]
 
 _LEAF = None
 
@@ -86,17 +86,14 @@ def tree_map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
 
 def tree_paths(tree: Any) -> list[str]:
     """A readable path per leaf, e.g. ``['w1']`` or ``[0][1]``, in flatten order."""
-    out: list[str] = []
+    return treedef_paths(flatten(tree)[1])
 
-    def walk(t: Any, prefix: str) -> None:
-        if isinstance(t, dict):
-            for k in t:
-                walk(t[k], f"{prefix}[{k!r}]")
-        elif isinstance(t, (list, tuple)):
-            for i, x in enumerate(t):
-                walk(x, f"{prefix}[{i}]")
-        else:
-            out.append(prefix)
 
-    walk(tree, "")
-    return out
+def treedef_paths(treedef: Any, prefix: str = "") -> list[str]:
+    """The leaf paths of a treedef from ``flatten`` (so they always match its leaves)."""
+    if treedef is _LEAF:
+        return [prefix]
+    _, keys, children = treedef
+    labels = [repr(k) for k in keys] if keys is not None else range(len(children))
+    return [path for label, child in zip(labels, children, strict=True)
+            for path in treedef_paths(child, f"{prefix}[{label}]")]

@@ -16,6 +16,7 @@ import numpy as np
 import tinymeta as tm
 from tinymeta.meta.algorithms import task_loss
 from tinymeta.meta.tasks import Sinusoid
+from tinymeta.nn import mlp_apply, sgd
 from tinymeta.tree import tree_map
 
 __all__ = ["Evaluation", "evaluate", "adapted_predictions"]
@@ -55,16 +56,7 @@ class Evaluation:
                 "mean": finite(self.mean), "ci95": finite(self.ci95)}
 
 
-def _sgd_numpy(theta: Any, grads: Any, lr: Any) -> Any:
-    if isinstance(lr, (int, float)):
-        return tree_map(lambda p, g: np.asarray(p) - lr * np.asarray(g), theta, grads)
-    return tree_map(lambda p, g, a: np.asarray(p) - np.asarray(a) * np.asarray(g),
-                    theta, grads, lr)
-
-
 def _per_task_mse(theta: Any, x: np.ndarray, y: np.ndarray, activation: str) -> np.ndarray:
-    from tinymeta.nn import mlp_apply
-
     with tm.no_grad():
         pred = mlp_apply(theta, x, activation).data
     return np.mean((pred - y) ** 2, axis=(1, 2))
@@ -94,7 +86,7 @@ def evaluate(
                 results.append(_per_task_mse(theta, xq, yq, activation))
             if i < steps[-1]:
                 g = tm.grad(task_loss)(theta, xs, ys, activation)
-                theta = _sgd_numpy(theta, g, inner_lr)
+                theta = sgd(theta, g, inner_lr)
         per_task = np.array(results)
         mean = per_task.mean(axis=1)
         ci = 1.96 * per_task.std(axis=1, ddof=1) / np.sqrt(tasks) if tasks > 1 else 0 * mean
@@ -107,8 +99,6 @@ def adapted_predictions(
     inner_lr: Any = 0.01, steps: Any = (0, 1, 10), activation: str = "relu",
 ) -> dict[int, np.ndarray]:
     """Predictions on ``x_plot`` (N, 1) for one task after each step count (for figures)."""
-    from tinymeta.nn import mlp_apply
-
     out = {}
     theta = tree_map(np.asarray, params)
     last = max(steps)
@@ -118,5 +108,5 @@ def adapted_predictions(
                 out[i] = mlp_apply(theta, x_plot, activation).data.copy()
         if i < last:
             g = tm.grad(task_loss)(theta, x_support, y_support, activation)
-            theta = _sgd_numpy(theta, g, inner_lr)
+            theta = sgd(theta, g, inner_lr)
     return out

@@ -143,7 +143,7 @@ def _selector(pick_first: Any, other: bool):
         wins = pick_first(xd, yd) if not other else pick_first(yd, xd)
         ties = xd == yd
         m = _mask(wins, g) + 0.5 * _mask(ties, g)
-        return unbroadcast(multiply(g, m.astype(m.dtype, copy=False)), shape_of(y if other else x))
+        return unbroadcast(multiply(g, m), shape_of(y if other else x))
 
     return rule
 

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from tinymeta.ops._util import keepdims_shape, normalize_axis, shape_of
-from tinymeta.ops.elementwise import _mask, divide, exp, multiply, subtract
-from tinymeta.ops.shape import _reshape, broadcast_to
+from tinymeta.ops.elementwise import _data, _mask, divide, exp, multiply, subtract
+from tinymeta.ops.shape import _broadcast_to, _reshape
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
@@ -51,20 +51,22 @@ def _mean_forward(x: Any, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
 
 _sum = Primitive("sum", _sum_forward)
 _sum.defvjp(
-    lambda g, ans, x, axes, keepdims: broadcast_to(_expand(g, x, axes, keepdims), shape_of(x))
+    lambda g, ans, x, axes, keepdims: _broadcast_to(
+        _expand(g, x, axes, keepdims), shape=shape_of(x)
+    )
 )
 _mean = Primitive("mean", _mean_forward)
 _mean.defvjp(
-    lambda g, ans, x, axes, keepdims: broadcast_to(
-        divide(_expand(g, x, axes, keepdims), float(_count(x, axes))), shape_of(x)
+    lambda g, ans, x, axes, keepdims: _broadcast_to(
+        divide(_expand(g, x, axes, keepdims), float(_count(x, axes))), shape=shape_of(x)
     )
 )
 
 
 def _extreme_vjp(g, ans, x, axes, keepdims):
     # the cotangent goes to the arg-extremes, split evenly among ties
-    xd = x._data if type(x) is Tensor else np.asarray(x)
-    ad = np.reshape(ans._data if type(ans) is Tensor else ans, keepdims_shape(xd.shape, axes))
+    xd = _data(x)
+    ad = np.reshape(_data(ans), keepdims_shape(xd.shape, axes))
     winners = _mask(xd == ad, g)
     winners = winners / winners.sum(axis=axes, keepdims=True)
     return multiply(_expand(g, x, axes, keepdims), winners)

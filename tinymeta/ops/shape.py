@@ -163,7 +163,7 @@ def _explain_sum_to_shape(name, error, args, params):
     )
 
 
-broadcast_to = Primitive(
+_broadcast_to = Primitive(
     "broadcast_to", _broadcast_to_forward, _explain_broadcast_to,
     doc="numpy.broadcast_to(x, shape=...); its VJP is sum_to_shape.",
 )
@@ -171,15 +171,13 @@ sum_to_shape = Primitive(
     "sum_to_shape", _sum_to_shape_forward, _explain_sum_to_shape,
     doc="Sum a broadcast array back to ``shape`` (undoes broadcasting); VJP is broadcast_to.",
 )
-broadcast_to.defvjp(lambda g, ans, x, shape: sum_to_shape(g, shape=shape_of(x)))
-sum_to_shape.defvjp(lambda g, ans, x, shape: broadcast_to(g, shape=shape_of(x)))
-
-_broadcast_to_primitive = broadcast_to
+_broadcast_to.defvjp(lambda g, ans, x, shape: sum_to_shape(g, shape=shape_of(x)))
+sum_to_shape.defvjp(lambda g, ans, x, shape: _broadcast_to(g, shape=shape_of(x)))
 
 
-def broadcast_to(x: Any, shape: Any) -> Tensor:  # noqa: F811  (public signature)
+def broadcast_to(x: Any, shape: Any) -> Tensor:
     """numpy.broadcast_to(x, shape)."""
-    return _broadcast_to_primitive(x, shape=_as_shape(shape, "broadcast_to"))
+    return _broadcast_to(x, shape=_as_shape(shape, "broadcast_to"))
 
 
 def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
@@ -218,20 +216,18 @@ def _explain_getitem(name, error, args, params):
     )
 
 
-getitem = Primitive("getitem", lambda x, index: np.asarray(x)[index], _explain_getitem)
+_getitem = Primitive("getitem", lambda x, index: np.asarray(x)[index], _explain_getitem)
 scatter_add = Primitive(
     "scatter_add", _scatter_add_forward,
     doc="zeros(shape) with g added at ``index`` (the VJP of getitem); VJP is getitem.",
 )
-getitem.defvjp(lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)))
-scatter_add.defvjp(lambda g, ans, x, index, shape: getitem(g, index=index))
-
-_getitem_primitive = getitem
+_getitem.defvjp(lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)))
+scatter_add.defvjp(lambda g, ans, x, index, shape: _getitem(g, index=index))
 
 
-def getitem(x: Any, index: Any) -> Tensor:  # noqa: F811
+def getitem(x: Any, index: Any) -> Tensor:
     """x[index] with numpy's basic and advanced indexing."""
-    return _getitem_primitive(x, index=_raw_index(index))
+    return _getitem(x, index=_raw_index(index))
 
 
 # ---------------------------------------------------------------- concatenate / stack
@@ -246,12 +242,12 @@ def _concat_vjp(i, g, ans, *args, axis):
     ax = axis % ans.ndim
     start = sum(shape_of(a)[ax] for a in args[:i])
     index = (slice(None),) * ax + (slice(start, start + shape_of(args[i])[ax]),)
-    return _getitem_primitive(g, index=index)
+    return _getitem(g, index=index)
 
 
 def _stack_vjp(i, g, ans, *args, axis):
     ax = axis % ans.ndim
-    return _getitem_primitive(g, index=(slice(None),) * ax + (i,))
+    return _getitem(g, index=(slice(None),) * ax + (i,))
 
 
 _concatenate = Primitive(

@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tinymeta.argtypes import positive_float, positive_int
+from tinymeta.argtypes import layer_widths, positive_float, positive_int
 
 __all__ = ["graph_arguments", "graph", "explain_arguments", "explain", "FORMATS"]
 
@@ -27,14 +27,6 @@ _ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd")
 
 _INSTALL_DOT = ("Install Graphviz to render it (Debian/Ubuntu: apt-get install graphviz; "
                 "Fedora: dnf install graphviz; macOS: brew install graphviz)")
-
-
-def _widths(text: str) -> list[int]:
-    try:
-        return [positive_int(part) for part in text.split(",")]
-    except argparse.ArgumentTypeError as error:
-        raise argparse.ArgumentTypeError(f"expected comma-separated widths like 4 or 8,8, got "
-                                         f"{text!r} ({error})") from None
 
 
 def _error(command: str, message: str) -> int:
@@ -61,7 +53,7 @@ def graph_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flow", action="store_true",
                    help="overlay the gradient flow: each edge's pen width and label show the "
                         "norm of the adjoint through it")
-    p.add_argument("--hidden", type=_widths, default=[4], help="hidden layer widths (4)")
+    p.add_argument("--hidden", type=layer_widths, default=[4], help="hidden layer widths (4)")
     p.add_argument("--activation", choices=("tanh", "relu"), default="tanh")
     p.add_argument("--inner-lr", type=positive_float, default=0.01, help="α (0.01)")
     p.add_argument("--shots", type=positive_int, default=5, help="support points (5)")
@@ -162,7 +154,7 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
                    help="print JSON (keys include max_jacobian_error, dropped_norm_ratio, "
                         "cosine)")
     p.add_argument("--inner-lr", type=positive_float, default=0.01, help="α (0.01)")
-    p.add_argument("--hidden", type=_widths, default=[3],
+    p.add_argument("--hidden", type=layer_widths, default=[3],
                    help="hidden layer widths (3: a 1→3→1 MLP, 10 parameters)")
     p.add_argument("--seed", type=int, default=0, help="seed for θ and the task (0)")
     p.add_argument("--no-reptile", action="store_true",

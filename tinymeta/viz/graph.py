@@ -361,29 +361,27 @@ def _hessian_path(graph: Graph, u: Node, y: str, inputs_of: dict[str, list[Edge]
     step's update begins.
     """
     boundary = set(graph.updates)
-    region: set[str] = set()  # ancestors of y, inclusive, within this step
-    stack = [y]
-    while stack:
-        nid = stack.pop()
-        if nid in region:
-            continue
-        region.add(nid)
-        if nid in boundary or graph.nodes[nid].role == "parameter":
-            continue
-        stack.extend(e.src for e in inputs_of[nid] if _carries_gradient(graph, e))
+
+    def ancestors(starts: list[str] | set[str], within: set[str] | None) -> set[str]:
+        """Nodes reachable upwards along gradient-carrying edges, stopping at the previous
+        updates and at parameters (and staying ``within`` a set when given)."""
+        found: set[str] = set()
+        stack = list(starts)
+        while stack:
+            nid = stack.pop()
+            if nid in found:
+                continue
+            found.add(nid)
+            if nid in boundary or graph.nodes[nid].role == "parameter":
+                continue
+            stack.extend(e.src for e in inputs_of[nid]
+                         if (within is None or e.src in within) and _carries_gradient(graph, e))
+        return found
+
+    region = ancestors([y], None)  # ancestors of y, inclusive, within this step
     made_by_backward = {nid for nid in region if graph.nodes[nid].order > u.order}
     # ancestors of the backward-made nodes (paths θᵢ₋₁ ⇝ g) ...
-    upstream: set[str] = set()
-    stack = list(made_by_backward)
-    while stack:
-        nid = stack.pop()
-        if nid in upstream:
-            continue
-        upstream.add(nid)
-        if nid in boundary or graph.nodes[nid].role == "parameter":
-            continue
-        stack.extend(e.src for e in inputs_of[nid]
-                     if e.src in region and _carries_gradient(graph, e))
+    upstream = ancestors(made_by_backward, region)
     # ... and their descendants up to y (paths g ⇝ α·g)
     downstream = set(made_by_backward)
     for nid in sorted(region, key=lambda n: graph.nodes[n].index):
