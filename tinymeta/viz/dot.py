@@ -213,9 +213,7 @@ def _tooltip(n: Node, graph: Graph) -> str:
 
 def _ops_scene(graph: Graph, flow: Flow | None) -> _Scene:
     scene = _Scene(max_flow=flow.max_norm if flow else 0.0)
-    consumers: dict[str, list[Edge]] = {nid: [] for nid in graph.nodes}
-    for e in graph.edges:
-        consumers[e.src].append(e)
+    consumers = graph.consumers()
     for n in graph.nodes.values():
         scope = n.scope
         if n.role == "data":
@@ -278,9 +276,7 @@ def _group_label(role: str, members: list[Node], graph: Graph, grey: bool) -> st
 
 def _scopes_scene(graph: Graph, flow: Flow | None) -> _Scene:
     operand_of = {graph.nodes[u].args[1]: u for u in graph.updates}
-    consumers: dict[str, list[Edge]] = {nid: [] for nid in graph.nodes}
-    for e in graph.edges:
-        consumers[e.src].append(e)
+    consumers = graph.consumers()
     group: dict[str, str] = {}
     for n in sorted(graph.nodes.values(), key=lambda n: -n.index):  # consumers first
         if n.role == "constant" and consumers[n.id]:

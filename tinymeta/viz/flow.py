@@ -69,9 +69,7 @@ def gradient_flow(graph: Graph, seed: object = None) -> Flow:
     if seed.shape != out.shape:
         raise ValueError(f"gradient_flow: the seed has shape {seed.shape} but the output has "
                          f"shape {out.shape}")
-    inputs_of: dict[str, list] = {nid: [] for nid in graph.nodes}
-    for e in graph.edges:
-        inputs_of[e.dst].append(e)
+    inputs_of = graph.inputs_of()
     cot: dict[str, np.ndarray] = {out.id: seed}
     edge: dict[tuple[str, str, int], np.ndarray] = {}
     with no_grad():

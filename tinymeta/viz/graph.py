@@ -119,6 +119,20 @@ class Graph:
             return sum(n.role == cls for n in self.nodes.values())
         return len(self.edges_with(cls))
 
+    def inputs_of(self) -> dict[str, list[Edge]]:
+        """Each node id's incoming edges (an index built on demand: edges can be added)."""
+        index: dict[str, list[Edge]] = {nid: [] for nid in self.nodes}
+        for e in self.edges:
+            index[e.dst].append(e)
+        return index
+
+    def consumers(self) -> dict[str, list[Edge]]:
+        """Each node id's outgoing edges."""
+        index: dict[str, list[Edge]] = {nid: [] for nid in self.nodes}
+        for e in self.edges:
+            index[e.src].append(e)
+        return index
+
     @property
     def inner_steps(self) -> int:
         return max((self.nodes[u].step or 0 for u in self.updates), default=0)
@@ -293,11 +307,7 @@ def _carries_gradient(graph: Graph, e: Edge) -> bool:
 
 
 def _classify(graph: Graph) -> None:
-    inputs_of: dict[str, list[Edge]] = {nid: [] for nid in graph.nodes}
-    consumers: dict[str, list[Edge]] = {nid: [] for nid in graph.nodes}
-    for e in graph.edges:
-        inputs_of[e.dst].append(e)
-        consumers[e.src].append(e)
+    inputs_of, consumers = graph.inputs_of(), graph.consumers()
 
     # -- the part below a cut: receives no gradient -----------------------------------
     live = _live(graph, inputs_of)
