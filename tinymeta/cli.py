@@ -35,6 +35,7 @@ from tinymeta.argtypes import (
     positive_int,
     positive_int_list,
 )
+from tinymeta.nn import ACTIVATIONS
 
 __all__ = ["main", "command", "COMMANDS", "UsageError"]
 
@@ -89,7 +90,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
                    help="seed for initialisation and tasks (0)")
     p.add_argument("--hidden", type=positive_int_list, default=[40, 40],
                    help="hidden layer widths (40,40)")
-    p.add_argument("--activation", choices=("relu", "tanh"), default="relu")
+    p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
     p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     p.add_argument("--out", type=directory, default=None,
                    help="output directory (default: runs/<algo>-seed<seed>)")
@@ -210,9 +211,9 @@ def evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"tinymeta evaluate: error: the run's inner_lr {inner_lr!r} is not a "
                          f"positive number; pass --inner-lr")
     activation = config.get("activation", "relu")
-    if activation not in ("relu", "tanh"):
+    if activation not in ACTIVATIONS:
         raise UsageError(f"tinymeta evaluate: error: the run's activation {activation!r} is "
-                         f"unknown (expected relu or tanh)")
+                         f"unknown (expected {' or '.join(sorted(ACTIVATIONS))})")
 
     result = evaluate_params(params, inner_lr, args.shots, args.steps, args.tasks, args.seed,
                              args.query, activation)
