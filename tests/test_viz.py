@@ -39,7 +39,7 @@ import pytest
 import tinymeta as tm
 from tinymeta import viz
 from tinymeta.meta import maml_objective
-from tinymeta.viz.commands import explain, explain_arguments, graph, graph_arguments
+from tinymeta.cli_graph import explain, explain_arguments, graph, graph_arguments
 from tinymeta.viz.meta_graphs import meta_problem
 
 HAS_DOT = shutil.which("dot") is not None

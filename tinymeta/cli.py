@@ -5,7 +5,9 @@
 
 This module only parses arguments and prints; the work is done by
 ``tinymeta.meta`` (training, evaluation, checkpoints, figures), so everything
-the command does is also a few lines of Python.
+the command does is also a few lines of Python. ``graph`` and ``explain`` live
+in ``cli_graph.py``, which imports ``tinymeta.viz`` (and graphviz) only when
+one of them runs, so the other commands start without the renderer.
 
 Subcommands are registered in ``COMMANDS`` with the ``@command`` decorator: a
 subcommand is a function ``run(args) -> exit code`` plus a function that adds
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinymeta import cli_graph
 from tinymeta.argtypes import (
     directory,
     non_negative_int,
@@ -75,6 +78,7 @@ def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser],
 # ---------------------------------------------------------------- train
 def _train_arguments(p: argparse.ArgumentParser) -> None:
     from tinymeta.meta.algorithms import ALGORITHMS
+    from tinymeta.meta.training import DTYPES
 
     p.add_argument("--algo", choices=ALGORITHMS, default="maml", help="meta-learning algorithm")
     p.add_argument("--shots", type=positive_int, default=10, help="K points per task (10)")
@@ -91,7 +95,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=positive_int_list, default=[40, 40],
                    help="hidden layer widths (40,40)")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), default="relu")
-    p.add_argument("--dtype", choices=("float64", "float32"), default="float64")
+    p.add_argument("--dtype", choices=DTYPES, default="float64")
     p.add_argument("--out", type=directory, default=None,
                    help="output directory (default: runs/<algo>-seed<seed>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -237,16 +241,11 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- graph, explain
-def _register_viz() -> None:
-    from tinymeta.viz import commands as viz  # the renderer and the Jacobian report
-
-    command("graph", "draw the graph of one meta-gradient (MAML, FOMAML, Reptile, Meta-SGD)",
-            viz.graph_arguments)(viz.graph)
-    command("explain", "every Jacobian of MAML's chain rule, and what first-order MAML drops",
-            viz.explain_arguments)(viz.explain)
-
-
-_register_viz()
+# The renderer and the Jacobian report, in cli_graph.py (tinymeta.viz is imported on use).
+command("graph", "draw the graph of one meta-gradient (MAML, FOMAML, Reptile, Meta-SGD)",
+        cli_graph.graph_arguments)(cli_graph.graph)
+command("explain", "every Jacobian of MAML's chain rule, and what first-order MAML drops",
+        cli_graph.explain_arguments)(cli_graph.explain)
 
 
 # ---------------------------------------------------------------- entry point

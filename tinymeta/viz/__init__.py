@@ -30,7 +30,9 @@ The modules, bottom to top (each uses only the ones above it and the engine):
     trace.py        draw / wengert / graph_of for a function or a tensor
     meta_graphs.py  the graphs of MAML, FOMAML, Reptile and Meta-SGD on a tiny network
     report.py       the Jacobian report (engine + meta only)
-    commands.py     ``tinymeta graph`` and ``tinymeta explain``
+
+``tinymeta graph`` and ``tinymeta explain`` (``tinymeta/cli_graph.py``) put
+``meta_graph``, the renderer and the report on the command line.
 """
 
 from tinymeta.viz.dot import side_by_side, to_digraph

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.graph_algorithms import GRAPH_ALGORITHMS
 from tinymeta.meta.algorithms import adapt, maml_objective, metasgd_objective
 from tinymeta.meta.tasks import Sinusoid
 from tinymeta.nn import mlp_init
@@ -21,8 +22,6 @@ from tinymeta.viz.graph import Graph, walk
 from tinymeta.viz.trace import trace
 
 __all__ = ["GRAPH_ALGORITHMS", "meta_problem", "meta_graph"]
-
-GRAPH_ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd")
 
 
 def meta_problem(sizes: Sequence[int] = (1, 4, 1), shots: int = 5, seed: int = 0,

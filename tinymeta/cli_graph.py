@@ -10,6 +10,11 @@
 function and a ``run(args) -> exit status`` function. Bad input prints one
 line on stderr and returns 2; a missing Graphviz ``dot`` program prints how
 to install it, writes the DOT source instead, and returns 1.
+
+This module sits beside ``cli.py``, not inside ``tinymeta.viz``, and imports
+``tinymeta.viz`` (and with it graphviz) only inside ``graph`` and ``explain``:
+``tinymeta`` builds every subcommand's parser on every run, and ``tinymeta
+train`` should not pay for loading the renderer.
 """
 
 from __future__ import annotations
@@ -19,11 +24,11 @@ import sys
 from pathlib import Path
 
 from tinymeta.argtypes import layer_widths, positive_float, positive_int
+from tinymeta.graph_algorithms import GRAPH_ALGORITHMS
 
 __all__ = ["graph_arguments", "graph", "explain_arguments", "explain", "FORMATS"]
 
 FORMATS = ("svg", "png", "pdf", "dot", "text")
-_ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd")
 
 _INSTALL_DOT = ("Install Graphviz to render it (Debian/Ubuntu: apt-get install graphviz; "
                 "Fedora: dnf install graphviz; macOS: brew install graphviz)")
@@ -36,7 +41,7 @@ def _error(command: str, message: str) -> int:
 
 # ---------------------------------------------------------------- graph
 def graph_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--algo", choices=_ALGORITHMS, default="maml",
+    p.add_argument("--algo", choices=GRAPH_ALGORITHMS, default="maml",
                    help="whose meta-gradient to draw (maml)")
     p.add_argument("--inner-steps", type=positive_int, default=1, metavar="K",
                    help="k inner SGD steps (1)")
