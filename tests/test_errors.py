@@ -95,6 +95,19 @@ def test_matmul_shape_errors(a, b, parts):
     assert_raised_here(excinfo)
 
 
+@pytest.mark.parametrize("x, w, b, parts", [
+    ((3,), (3, 4), (4,), ["at least 2", "(1, in)"]),
+    ((5, 3), (3, 4), (3,), ["ending in w's out size 4"]),
+    ((5, 3), (4,), (4,), ["w (..., in, out)"]),
+    ((5, 3), (2, 4), (4,), ["is not defined", "(..., N, in)"]),
+    ((2, 5, 3), (3, 3, 4), (4,), ["is not defined", "broadcast"]),
+])
+def test_linear_shape_errors(x, w, b, parts):
+    with pytest.raises(ValueError) as excinfo:
+        tm.linear(np.ones(x), np.ones(w), np.ones(b))
+    contains_all(str(excinfo.value), "linear", str(x), str(w), str(b), *parts)
+
+
 def test_matmul_operator_error():
     with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(2, 3\) do not align"):
         tm.tensor(np.ones((2, 3))) @ np.ones((2, 3))

@@ -273,6 +273,41 @@ def test_matmul(shapes, dtype, rng):
     check_op(tm.matmul, np.matmul, [rng.standard_normal(s) for s in shapes], dtype=dtype)
 
 
+LINEAR_SHAPES = [  # x, w, b
+    ((5, 3), (3, 4), (4,)),  # one layer on 5 rows
+    ((2, 5, 3), (2, 3, 4), (2, 4)),  # task-batched: one weight matrix and bias per task
+    ((2, 5, 3), (2, 3, 4), (4,)),  # a bias shared by the tasks
+    ((5, 3), (2, 3, 4), (2, 4)),  # the same rows through every task's layer
+    ((2, 5, 1), (2, 1, 4), (2, 4)),  # 1-wide input: matmul's outer-product path
+    ((1, 3), (3, 1), (1,)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
+@pytest.mark.parametrize("shapes", LINEAR_SHAPES, ids=str)
+def test_linear(shapes, dtype, rng):
+    def ref(x, w, b):
+        return np.matmul(x, w) + np.expand_dims(b, -2)
+
+    check_op(tm.linear, ref, [rng.standard_normal(s) for s in shapes], order=SMOOTH, dtype=dtype)
+
+
+def test_linear_equals_matmul_plus_bias_at_second_order(rng):
+    # the fused node must differentiate like the three ops it replaces, also through a
+    # recorded backward pass (as MAML's inner gradient is)
+    x, w, b = (rng.standard_normal(s) for s in ((2, 5, 3), (2, 3, 4), (2, 4)))
+
+    def loss(layer):
+        return lambda w, b: tm.sum(tm.tanh(layer(x, w, b)) ** 2)
+
+    fused = loss(tm.linear)
+    unfused = loss(lambda x, w, b: tm.matmul(x, w) + tm.expand_dims(b, -2))
+    for argnum in (0, 1):
+        h_fused = tm.hessian(fused, argnum)(w, b)
+        h_unfused = tm.hessian(unfused, argnum)(w, b)
+        np.testing.assert_allclose(h_fused.data, h_unfused.data, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("shapes", [((3,), (3,)), ((2, 3), (3,)), ((2, 3), (3, 4)), ((), (3,)),
                                     ((2, 3), ())], ids=str)
 def test_dot(shapes, rng):
@@ -552,7 +587,7 @@ def test_cross_entropy_with_probabilities(rng):
 # ---------------------------------------------------------------- every op is covered
 def test_every_primitive_has_a_test():
     covered = (
-        set(UNARY) | set(BINARY) | {"where", "matmul", "dot", "vdot"} | set(REDUCTIONS)
+        set(UNARY) | set(BINARY) | {"where", "matmul", "linear", "dot", "vdot"} | set(REDUCTIONS)
         | {"softmax", "log_softmax", "astype", "mse_loss", "cross_entropy"}
         | {case[0] for case in SHAPE_CASES.values()}
     )

@@ -6,22 +6,22 @@ They are for the pictures' model: a 1→4→1 tanh MLP (4 parameter tensors: w0,
 w1, b1) on one task. Per inner step the Hessian path θᵢ₋₁ ⇝ g ⇝ α·g → θᵢ has
 
      4  edges θᵢ₋₁ → identity (grad's variables, one per parameter tensor)
-     9  edges of the support loss's forward pass (identity → matmul → add → tanh → …)
+     6  edges of the support loss's forward pass (identity → linear → tanh → linear)
     13  edges into and inside the recorded backward pass (its own edges and its reads
         of forward values, e.g. tanh's output for tanh's VJP)
      4  edges g → α·g
      4  edges α·g → θᵢ
     --
-    34  second-order edges per step: 34·k in MAML, 0 in FOMAML.
+    31  second-order edges per step: 31·k in MAML, 0 in FOMAML.
 
 FOMAML cuts each of the 4 inner gradients once per step (4·k cut edges) and greys
-the region behind the cuts: the 26 differentiable edges of that Hessian path that lie
+the region behind the cuts: the 23 differentiable edges of that Hessian path that lie
 above the cut, the 4 data/constant edges into it (x support twice, y support, and the
-mean's VJP constant), 4 edges stop_gradient → α·g and 4 edges α·g → θᵢ: 38·k
-no-gradient edges; its nodes are 4 identity + 6 forward + 10 backward ops, 4 α·g, one
-constant and the two support arrays (27 for k = 1; 52 for k = 2, the data being shared).
+constant 2/n of mse_loss's VJP), 4 edges stop_gradient → α·g and 4 edges α·g → θᵢ: 35·k
+no-gradient edges; its nodes are 4 identity + 3 forward + 10 backward ops, 4 α·g, one
+constant and the two support arrays (24 for k = 1; 46 for k = 2, the data being shared).
 Both graphs have 4·k identity edges θᵢ₋₁ → θᵢ. These numbers depend on how the
-engine's VJP rules are written (matmul, tanh, add, mean): when a rule changes, the
+engine's VJP rules are written (linear, tanh, mse_loss): when a rule changes, the
 structural identities tested next to them say whether the classes are still right.
 """
 
@@ -38,8 +38,8 @@ import pytest
 
 import tinymeta as tm
 from tinymeta import viz
-from tinymeta.meta import maml_objective
 from tinymeta.cli_graph import explain, explain_arguments, graph, graph_arguments
+from tinymeta.meta import maml_objective
 from tinymeta.viz.meta_graphs import meta_problem
 
 HAS_DOT = shutil.which("dot") is not None
@@ -76,10 +76,10 @@ def class_counts(source: str) -> tuple[dict[str, int], dict[str, int]]:
 
 # ---------------------------------------------------------------- DOT structure
 @pytest.mark.parametrize("algo, k, second_order, cut, no_gradient, no_gradient_nodes", [
-    ("maml", 1, 34, 0, 0, 0),
-    ("maml", 2, 68, 0, 0, 0),
-    ("fomaml", 1, 0, 4, 38, 27),
-    ("fomaml", 2, 0, 8, 76, 52),
+    ("maml", 1, 31, 0, 0, 0),
+    ("maml", 2, 62, 0, 0, 0),
+    ("fomaml", 1, 0, 4, 35, 24),
+    ("fomaml", 2, 0, 8, 70, 46),
 ])
 def test_exact_class_counts_in_dot(algo, k, second_order, cut, no_gradient, no_gradient_nodes):
     edges, nodes = class_counts(_dot(algo, k))
@@ -169,7 +169,7 @@ def test_scopes_detail_collapses_each_scope(algo, k, counts):
 def test_side_by_side_has_both_panels():
     dot = viz.compare([("MAML", _graph("maml", 1)), ("FOMAML", _graph("fomaml", 1))])
     edges, _ = class_counts(dot.source)
-    assert edges["second-order"] == 34 and edges["cut"] == 4
+    assert edges["second-order"] == 31 and edges["cut"] == 4
     assert "cluster_panel0" in dot.source and "cluster_panel1" in dot.source
     assert 'label=MAML' in dot.source and 'label=FOMAML' in dot.source
 
@@ -179,7 +179,7 @@ def test_draw_a_function_and_a_tensor():
     params, batch = meta_problem()
     dot = viz.draw(maml_objective, params, batch, 0.01, 1, batched=False, activation="tanh")
     assert isinstance(dot, graphviz.Digraph)
-    assert class_counts(dot.source)[0]["second-order"] == 34
+    assert class_counts(dot.source)[0]["second-order"] == 31
     # a tensor recorded by the user
     x = tm.tensor([1.0, 2.0], requires_grad=True)
     with tm.keep_graph():
@@ -254,7 +254,7 @@ def test_wengert_list_lines_roles_and_classes():
     maml = viz.wengert_list(_graph("maml", 1)).splitlines()
     updates = [line for line in maml if "update θ₁" in line]
     assert all("I ← %" in line and "−α∇²L(θ₀) ← %" in line for line in updates)
-    assert maml[-1].endswith("(4 identity, 34 second-order, 0 cut, 0 no-gradient)")
+    assert maml[-1].endswith("(4 identity, 31 second-order, 0 cut, 0 no-gradient)")
 
 
 def test_wengert_of_a_function_needs_no_graphviz():
@@ -267,8 +267,8 @@ def test_wengert_of_a_function_needs_no_graphviz():
 # ---------------------------------------------------------------- rendering
 @needs_dot
 @pytest.mark.parametrize("algo, expected", [
-    ("maml", {"second-order": 34, "identity": 4}),
-    ("fomaml", {"cut": 4, "no-gradient": 38, "identity": 4}),
+    ("maml", {"second-order": 31, "identity": 4}),
+    ("fomaml", {"cut": 4, "no-gradient": 35, "identity": 4}),
 ])
 def test_render_svg_keeps_classes(algo, expected):
     from xml.etree import ElementTree

@@ -44,6 +44,7 @@ The topological sort is an explicit-stack depth-first search, so a chain of
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -91,16 +92,19 @@ def debug_nans():
 # ---------------------------------------------------------------- the backward pass
 def _walk(
     roots: Sequence[Tensor], targets: dict[Tensor, Any] | None
-) -> tuple[list[Tensor], bool, bool]:
+) -> tuple[list[tuple[Tensor, tuple[int, ...] | None]], bool, bool]:
     """Topologically sort the nodes between ``roots`` and ``targets``.
 
-    Returns (nodes, touches_outer, reaches_outer): ``nodes`` parents-first,
-    holding only nodes that lie on a path from a target to a root
-    (``relevant``); targets are not expanded. ``touches_outer`` says whether
-    some relevant node reads a requires-grad value from outside the targets'
-    subgraph (then the backward pass must be recorded); ``reaches_outer``
-    whether the roots depend on such a value at all (then the value must keep
-    its graph). With ``targets=None`` every leaf that requires grad is a target.
+    Returns (order, touches_outer, reaches_outer). ``order`` lists the nodes
+    that lie on a path from a target to a root (``relevant``), parents first,
+    each paired with the positions of its inputs that a cotangent must flow
+    to (relevant inputs with a VJP rule), or None for a target or leaf, where
+    cotangents are collected rather than passed on. ``touches_outer`` says
+    whether some relevant node reads a requires-grad value from outside the
+    targets' subgraph (then the backward pass must be recorded);
+    ``reaches_outer`` whether the roots depend on such a value at all (then the
+    value must keep its graph). With ``targets=None`` every leaf that requires
+    grad is a target.
 
     No postorder bookkeeping is needed: a tensor is always created after its
     inputs, so sorting the reachable nodes by creation number ``_seq`` is a
@@ -127,33 +131,37 @@ def _walk(
     reachable = sorted(seen, key=_creation_order)
 
     relevant: set[Tensor] = set()
-    order: list[Tensor] = []
+    order: list[tuple[Tensor, tuple[int, ...] | None]] = []
     touches_outer = False
     for node in reachable:
+        vjps = node._vjps
         if targets is None:
-            if node._vjps is None:
+            if vjps is None:
                 relevant.add(node)
-                order.append(node)
+                order.append((node, None))
                 continue
         elif node in targets:
             relevant.add(node)
-            order.append(node)
-            if node._vjps is not None:  # an identity over an outer traced value
+            order.append((node, None))
+            if vjps is not None:  # an identity over an outer traced value
                 touches_outer = reaches_outer = True
             continue
-        elif node._vjps is None:
+        elif vjps is None:
             continue
+        edges = []
         is_relevant = False
         reads_outer = False
-        for p in node._inputs:
+        for i, p in enumerate(node._inputs):
             if type(p) is Tensor and p.requires_grad:
                 if p in relevant:
                     is_relevant = True
+                    if vjps[i] is not None:
+                        edges.append(i)
                 else:
                     reads_outer = True
         if is_relevant:
             relevant.add(node)
-            order.append(node)
+            order.append((node, tuple(edges)))
             if reads_outer and targets is not None:
                 touches_outer = True
         elif reads_outer:
@@ -161,55 +169,51 @@ def _walk(
     return order, touches_outer, reaches_outer
 
 
-def _creation_order(t: Tensor) -> int:
-    return t._seq
+_creation_order = operator.attrgetter("_seq")
 
 
 def _run_backward(
-    order: list[Tensor],
+    order: list[tuple[Tensor, tuple[int, ...] | None]],
     seeds: dict[Tensor, Any],
-    stop: dict[Tensor, Any] | None,
     create_graph: bool,
 ) -> dict[Tensor, Any]:
-    """Propagate cotangents from the seeds down ``order``; return those reaching ``stop``.
+    """Propagate cotangents from the seeds down ``order`` (from ``_walk``); return those
+    reaching its targets and leaves.
 
     With ``create_graph`` the VJP rules run on tensors and record themselves;
     otherwise they run on bare numpy arrays (``_state.raw``) and the
     cotangents returned are arrays.
     """
-    relevant = set(order)
     raw = not create_graph
     cot: dict[Tensor, Any] = {k: (v._data if raw else v) for k, v in seeds.items()}
     reached: dict[Tensor, Any] = {}
+    # summing two cotangents: plain numpy when unrecorded (unless checking for nans)
+    accumulate = np.add if raw and not _state.debug_nans else ops.add
     previous = (_state.recording, _state.backward_order, _state.backward_of, _state.raw)
     _state.recording = create_graph
     _state.raw = raw
     try:
-        for node in reversed(order):
+        for node, edges in reversed(order):
             g = cot.pop(node, None)
             if g is None:
                 continue
-            if node._vjps is None or (stop is not None and node in stop):
+            if edges is None:  # a target or a leaf: collect, do not pass on
                 reached[node] = g
                 continue
-            if create_graph:
+            inputs = node._inputs
+            if raw:
+                ans = node._data
+                args = [p._data if type(p) is Tensor else p for p in inputs]
+            else:
                 _state.backward_order = node.order + 1
                 _state.backward_of = node
-                ans, inputs = node, node._inputs
-            else:
-                ans = node._data
-                inputs = [p._data if type(p) is Tensor else p for p in node._inputs]
-            vjps = node._vjps
-            params = node._params
-            for i, p in enumerate(node._inputs):
-                if type(p) is not Tensor or p not in relevant:
-                    continue
-                rule = vjps[i]
-                if rule is None:
-                    continue
-                c = rule(g, ans, *inputs, **params)
+                ans, args = node, inputs
+            vjps, params = node._vjps, node._params
+            for i in edges:
+                p = inputs[i]
+                c = vjps[i](g, ans, *args, **params)
                 prev = cot.get(p)
-                cot[p] = c if prev is None else ops.add(prev, c)
+                cot[p] = c if prev is None else accumulate(prev, c)
     finally:
         (_state.recording, _state.backward_order, _state.backward_of,
          _state.raw) = previous
@@ -261,8 +265,8 @@ def backward_into_leaves(out: Tensor, gradient: Any, create_graph: bool) -> None
         gradient = np.ones(out.shape, dtype=out.dtype)
     seed = _seed_for(out, gradient, "backward")
     order, _, _ = _walk([out], None)
-    reached = _run_backward(order, {out: seed}, None, create_graph and _state.recording)
-    for leaf in order:
+    reached = _run_backward(order, {out: seed}, create_graph and _state.recording)
+    for leaf, _ in order:
         g = reached.get(leaf)
         if g is None:
             continue
@@ -389,7 +393,7 @@ def _gradients(
         create_graph = _state.recording and (touches_outer or seeded or _state.keep_cut_edges)
         seed_map = {o: s for o, s in zip(outs, seeds, strict=True) if isinstance(o, Tensor)
                     and o.requires_grad}
-        reached = _run_backward(order, seed_map, targets, create_graph)
+        reached = _run_backward(order, seed_map, create_graph)
     result = []
     for n, vs in enumerate(variables):
         if warn and not any(v in reached for v in vs):

@@ -73,10 +73,8 @@ def mlp_apply(params: dict[str, Any], x: Any, activation: str = "relu") -> Any:
     n = _layers(params)
     h = x
     for i in range(n):
-        w, b = params[f"w{i}"], params[f"b{i}"]
-        if np.ndim(w) == 3:  # task-batched: (T, out) bias broadcasts over the N points
-            b = ops.reshape(b, (np.shape(b)[0], 1, np.shape(b)[1]))
-        h = ops.add(ops.matmul(h, w), b)
+        # one node per layer; task-batched (T, out) biases broadcast over the N points
+        h = ops.linear(h, params[f"w{i}"], params[f"b{i}"])
         if i < n - 1:
             h = act(h)
     return h

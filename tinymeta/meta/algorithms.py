@@ -43,11 +43,13 @@ ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd", "pretrain")
 
 def task_loss(params: Any, x: Any, y: Any, activation: str = "relu") -> Any:
     """Mean squared error of the MLP on one task; for task-batched inputs (T, N, 1),
-    the *sum* over tasks of each task's mean squared error."""
-    err = tm.square(tm.subtract(mlp_apply(params, x, activation), y))
-    if np.ndim(x) == 3:
-        return tm.sum(tm.mean(err, axis=(1, 2)))
-    return tm.mean(err)
+    the *sum* over tasks of each task's mean squared error.
+
+    Every task has the same N points, so that sum is T times the mean over all
+    of them: one ``mse_loss`` node however many tasks there are.
+    """
+    loss = tm.mse_loss(mlp_apply(params, x, activation), y)
+    return loss * np.shape(x)[0] if np.ndim(x) == 3 else loss
 
 
 def adapt(
@@ -74,9 +76,9 @@ def _broadcast_tasks(tree: Any, num_tasks: int) -> Any:
 
 
 def _query_loss(theta: Any, x: Any, y: Any, activation: str) -> Any:
+    """The query loss at θ_k; for task-batched inputs the *mean* of the tasks' losses."""
     with tm.name_scope("query loss"):
-        loss = task_loss(theta, x, y, activation)
-        return loss / np.shape(x)[0] if np.ndim(x) == 3 else loss
+        return tm.mse_loss(mlp_apply(theta, x, activation), y)
 
 
 def maml_objective(

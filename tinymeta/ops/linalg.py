@@ -4,6 +4,13 @@ For C = A @ B the rules are the familiar dA = dC @ Bᵀ and dB = Aᵀ @ dC on th
 last two axes, summed back over any broadcast batch axes. A 1-D operand is a
 row (left) or column (right) vector whose extra axis numpy drops from the
 output, so its rule works on the output with that axis put back.
+
+``linear(x, w, b) = x @ w + b`` is a layer as one node. It computes nothing
+matmul and add could not, but a graph of MLP layers then has a third of the
+nodes (no matmul–reshape–add triple per layer), and every node costs a
+Python-level dispatch forward, another in each backward pass, and more in a
+recorded backward pass that is differentiated again. Its rules are matmul's
+for x and w, and a sum over the rows for b.
 """
 
 from __future__ import annotations
@@ -14,12 +21,13 @@ import numpy as np
 
 from tinymeta.ops._util import shape_of
 from tinymeta.ops.elementwise import multiply
+from tinymeta.ops.reductions import _sum as _sum_over
 from tinymeta.ops.reductions import sum as _sum
 from tinymeta.ops.shape import _reshape, unbroadcast
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
-__all__ = ["matmul", "vdot", "dot"]
+__all__ = ["matmul", "linear", "vdot", "dot"]
 
 
 def _explain_matmul(name, error, args, params):
@@ -81,11 +89,14 @@ def _matmul_vjp_b(g, ans, a, b, transpose_a=False, transpose_b=False):
 def _matmul_forward(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool = False):
     # The flags let the VJP rules say "G Bᵀ" in one node instead of a transpose and a
     # matmul: half the nodes in a recorded backward pass through a linear layer.
+    a = a if type(a) is np.ndarray else np.asarray(a)
+    b = b if type(b) is np.ndarray else np.asarray(b)
     if transpose_a:
-        a = np.asarray(a).swapaxes(-1, -2)
+        a = a.swapaxes(-1, -2)
     if transpose_b:
-        b = np.asarray(b).swapaxes(-1, -2)
-    if np.ndim(a) >= 2 and np.ndim(b) >= 2 and np.shape(a)[-1] == 1 == np.shape(b)[-2]:
+        b = b.swapaxes(-1, -2)
+    sa, sb = a.shape, b.shape
+    if len(sa) >= 2 and len(sb) >= 2 and sa[-1] == 1 == sb[-2]:
         # an outer product (a 1-wide layer, or its VJP): broadcasting multiply computes the
         # same single products, about 2.5x faster than matmul's per-matrix BLAS calls
         return np.multiply(a, b)
@@ -98,6 +109,49 @@ matmul = Primitive(
         "axes of an operand first (used by the VJP rules).",
 )
 matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
+
+
+def _linear_forward(x: Any, w: Any, b: Any) -> np.ndarray:
+    # b[..., None, :]: one bias row per matrix in the batch, shared by its rows
+    b = b if type(b) is np.ndarray else np.asarray(b)
+    return np.add(_matmul_forward(x, w), b[..., None, :])
+
+
+def _explain_linear(name, error, args, params):
+    x, w, b = (shape_of(a) for a in args)
+    return ValueError(
+        f"linear: x {x} @ w {w} + b {b} is not defined: x is (..., N, in), w is (..., in, out) "
+        f"and b is (..., out), one bias per output, with batch axes that broadcast ({error})"
+    )
+
+
+_linear = Primitive(
+    "linear", _linear_forward, _explain_linear,
+    doc="x @ w + b[..., None, :]: a dense layer as one node (see ``linear``).",
+)
+_linear.defvjp(
+    lambda g, ans, x, w, b: _matmul_vjp_a(g, ans, x, w),
+    lambda g, ans, x, w, b: _matmul_vjp_b(g, ans, x, w),
+    lambda g, ans, x, w, b: unbroadcast(_sum_over(g, axes=(len(shape_of(g)) - 2,), keepdims=False),
+                                        shape_of(b)),
+)
+
+
+def linear(x: Any, w: Any, b: Any) -> Tensor:
+    """A dense layer ``x @ w + b`` as one node: x (..., N, in), w (..., in, out), b (..., out).
+
+    The bias is added to every row of ``x @ w``; with task-batched weights
+    (T, in, out) it is (T, out), one bias per task. Same value and derivatives
+    as ``matmul(x, w) + expand_dims(b, -2)``, with one node instead of three.
+    """
+    sx, sw, sb = shape_of(x), shape_of(w), shape_of(b)
+    if len(sx) < 2 or len(sw) < 2 or len(sb) < 1 or sb[-1] != sw[-1]:
+        raise ValueError(
+            f"linear: shapes x {sx}, w {sw}, b {sb}: x must be (..., N, in) with at least 2 "
+            f"axes, w (..., in, out) with at least 2, and b (..., out) ending in w's out "
+            f"size {sw[-1] if sw else '?'}; for a single input row use x of shape (1, in)"
+        )
+    return _linear(x, w, b)
 
 
 def vdot(a: Any, b: Any) -> Tensor:

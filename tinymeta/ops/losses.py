@@ -1,4 +1,11 @@
-"""Losses built from primitives (so every order of derivative comes for free).
+"""Losses: mean squared error as one primitive, cross-entropy built from others.
+
+``mse_loss`` could be ``mean(square(subtract(p, t)))``, but as its own
+primitive it is one node instead of three, and its VJP rule
+``2 (p − t) g / n`` is two recorded ops instead of the six that the
+chain of mean, square and subtract records. Meta-learning differentiates
+that recorded rule again, so the saving counts twice. ``cross_entropy`` is a
+composition of primitives, so every order of derivative comes for free.
 
 Both check shapes strictly: a (10, 1) prediction against a (10,) target would
 silently broadcast to a (10, 10) difference, the most common bug in small
@@ -12,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from tinymeta.ops._util import shape_of
-from tinymeta.ops.elementwise import multiply, square, subtract
+from tinymeta.ops.elementwise import multiply, subtract
 from tinymeta.ops.reductions import log_softmax, mean
 from tinymeta.ops.reductions import sum as _sum
 from tinymeta.ops.shape import getitem
+from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
 __all__ = ["mse_loss", "cross_entropy"]
@@ -29,7 +37,23 @@ def mse_loss(prediction: Any, target: Any) -> Tensor:
             f"mse_loss: prediction shape {sp} != target shape {st}; they must match exactly "
             f"(broadcasting here is almost always a bug: reshape one of them)"
         )
-    return mean(square(subtract(prediction, target)))
+    return _mse(prediction, target)
+
+
+def _mse_forward(p: Any, t: Any) -> np.ndarray:
+    d = np.subtract(p, t).ravel()
+    return np.dot(d, d) / d.size if d.size else np.asarray(np.nan, d.dtype)
+
+
+def _mse_vjp(g: Any, ans: Any, a: Any, b: Any) -> Any:
+    """d mean((a − b)²)/da = 2 (a − b) / n; the rule for b swaps the arguments."""
+    n = max(int(np.prod(shape_of(a))), 1)  # an empty input has an empty gradient
+    return multiply(subtract(a, b), multiply(g, 2.0 / n))
+
+
+_mse = Primitive("mse_loss", _mse_forward,
+                 doc="mean((prediction − target)²) over every element (see ``mse_loss``).")
+_mse.defvjp(_mse_vjp, lambda g, ans, p, t: _mse_vjp(g, ans, t, p))
 
 
 def cross_entropy(logits: Any, labels: Any) -> Tensor:
