@@ -112,41 +112,42 @@ def _walk(
     their hash is their identity, and no two live tensors share one.
     """
     min_seq = min(t._seq for t in targets) if targets else -1
+    stop = targets if targets is not None else {}
     seen: set[Tensor] = set()
+    see = seen.add
     stack: list[Tensor] = [r for r in roots if r.requires_grad]
+    push = stack.append
     reaches_outer = False
     while stack:  # explicit stack: no recursion, however deep the graph
         node = stack.pop()
         if node in seen:
             continue
-        seen.add(node)
-        if node._vjps is None or (targets is not None and node in targets):
+        see(node)
+        if node._vjps is None or node in stop:
             continue  # leaves and targets are where the walk ends
         for p in node._inputs:
             if type(p) is Tensor and p.requires_grad:
                 if p._seq >= min_seq:
-                    stack.append(p)
+                    push(p)
                 else:
                     reaches_outer = True  # older than every target: an outer value
     reachable = sorted(seen, key=_creation_order)
 
     relevant: set[Tensor] = set()
+    mark = relevant.add
     order: list[tuple[Tensor, tuple[int, ...] | None]] = []
     touches_outer = False
     for node in reachable:
         vjps = node._vjps
-        if targets is None:
-            if vjps is None:
-                relevant.add(node)
+        if vjps is None:
+            if targets is None or node in targets:  # a leaf, where cotangents collect
+                mark(node)
                 order.append((node, None))
-                continue
-        elif node in targets:
-            relevant.add(node)
-            order.append((node, None))
-            if vjps is not None:  # an identity over an outer traced value
-                touches_outer = reaches_outer = True
             continue
-        elif vjps is None:
+        if node in stop:  # an identity over an outer traced value
+            mark(node)
+            order.append((node, None))
+            touches_outer = reaches_outer = True
             continue
         edges = []
         is_relevant = False
@@ -160,7 +161,7 @@ def _walk(
                 else:
                     reads_outer = True
         if is_relevant:
-            relevant.add(node)
+            mark(node)
             order.append((node, tuple(edges)))
             if reads_outer and targets is not None:
                 touches_outer = True

@@ -89,7 +89,7 @@ class Primitive:
                 _check_finite(self.name, np.asarray(out), args)
             return out
         needs_grad = False
-        writable = False  # a caller's array we would have to copy if we record it
+        arrays = False  # numpy arguments: if recorded, copy those the caller can still change
         values = []
         for a in args:
             if type(a) is Tensor:
@@ -98,8 +98,8 @@ class Primitive:
                     needs_grad = True
             else:
                 values.append(a)
-                if type(a) is np.ndarray and a.flags.writeable:
-                    writable = True
+                if type(a) is np.ndarray:
+                    arrays = True
         try:
             out = self.forward(*values, **params)
         except (ValueError, TypeError, IndexError) as error:
@@ -116,7 +116,7 @@ class Primitive:
             return t
         if self.slim is not None and not _state.keep_cut_edges:
             args = self.slim(args, out)
-        if writable:
+        if arrays:
             args = _frozen(args)  # the caller may change its array after we recorded
         t = Tensor.__new__(Tensor)
         t._data = out  # made read-only when a user first looks at it (Tensor.data)

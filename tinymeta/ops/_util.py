@@ -28,7 +28,8 @@ class ShapeOnly:
 
 
 def shape_of(x: Any) -> tuple[int, ...]:
-    if type(x) is Tensor or type(x) is np.ndarray or type(x) is ShapeOnly:
+    kind = type(x)
+    if kind is np.ndarray or kind is Tensor or kind is ShapeOnly:
         return x.shape
     return np.shape(x)
 

@@ -9,6 +9,7 @@ winners, and ``logsumexp`` multiplies by softmax. ``softmax`` and
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -39,8 +40,20 @@ def _count(x: Any, axes: tuple[int, ...]) -> int:
 
 def _sum_forward(x: Any, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
     if type(x) is np.ndarray and x.dtype.kind == "f":
+        if len(axes) == 1 and x.ndim >= 3 and axes[0] == x.ndim - 2:
+            # summing the rows of a stack of matrices, as a batched layer's bias gradient
+            # does: numpy's strided reduction is ~2.4x slower than a product with ones
+            rows = np.matmul(_ones_row(x.shape[-2], x.dtype), x)  # (..., 1, n)
+            return rows if keepdims else rows[..., 0, :]
         return np.add.reduce(x, axes, None, None, keepdims)  # skips np.sum's wrapper
     return np.sum(x, axis=axes, keepdims=keepdims)
+
+
+@functools.lru_cache(maxsize=64)
+def _ones_row(n: int, dtype: np.dtype) -> np.ndarray:
+    ones = np.ones((1, n), dtype)
+    ones.flags.writeable = False
+    return ones
 
 
 def _mean_forward(x: Any, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
