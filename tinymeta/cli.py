@@ -148,6 +148,9 @@ def train(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UsageError(f"tinymeta train: error: cannot use --out {out}: {error}") from None
 
+    from tinymeta import allocator
+
+    allocator.tune()  # this process is ours: keep numpy's buffers in the heap (~20% faster)
     callback, close = _progress(config.iterations, config.algo, not args.no_progress)
     try:
         result = meta_train(config, callback)
