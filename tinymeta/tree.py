@@ -8,6 +8,7 @@ insertion order; namedtuples keep their type.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -91,9 +92,21 @@ def tree_paths(tree: Any) -> list[str]:
 
 def treedef_paths(treedef: Any, prefix: str = "") -> list[str]:
     """The leaf paths of a treedef from ``flatten`` (so they always match its leaves)."""
+    if not prefix:
+        return list(_paths(treedef))
+    return _treedef_paths(treedef, prefix)
+
+
+@functools.lru_cache(maxsize=256)
+def _paths(treedef: Any) -> tuple[str, ...]:
+    # every grad call names its variables by path; a training loop asks for the same few trees
+    return tuple(_treedef_paths(treedef, ""))
+
+
+def _treedef_paths(treedef: Any, prefix: str) -> list[str]:
     if treedef is _LEAF:
         return [prefix]
     _, keys, children = treedef
     labels = [repr(k) for k in keys] if keys is not None else range(len(children))
     return [path for label, child in zip(labels, children, strict=True)
-            for path in treedef_paths(child, f"{prefix}[{label}]")]
+            for path in _treedef_paths(child, f"{prefix}[{label}]")]

@@ -14,6 +14,7 @@ regression scripts.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ def _mse_forward(p: Any, t: Any) -> np.ndarray:
 
 def _mse_vjp(g: Any, ans: Any, a: Any, b: Any) -> Any:
     """d mean((a − b)²)/da = 2 (a − b) / n; the rule for b swaps the arguments."""
-    n = max(int(np.prod(shape_of(a))), 1)  # an empty input has an empty gradient
+    n = max(math.prod(shape_of(a)), 1)  # an empty input has an empty gradient
     return multiply(subtract(a, b), multiply(g, 2.0 / n))
 
 
