@@ -117,6 +117,18 @@ def test_sgd_with_scalar_and_tree_learning_rates():
     assert params["w"][0] == 1.0  # inputs untouched
 
 
+@pytest.mark.parametrize("lr", [0.1, np.float32(0.1), np.float64(0.1), np.array(0.1),
+                                tm.tensor(0.1)], ids=["float", "np.float32", "np.float64",
+                                                      "0-d array", "0-d tensor"])
+def test_sgd_takes_any_scalar_learning_rate(lr):
+    # a numpy scalar is a rate, not a one-leaf tree (it used to fail as "different structures")
+    params = {"w": np.array([1.0, 2.0]), "b": np.array(3.0)}
+    grads = {"w": np.array([0.5, -1.0]), "b": np.array(2.0)}
+    out = sgd(params, grads, lr)
+    np.testing.assert_allclose(out["w"].data, [0.95, 2.1], rtol=1e-6)
+    np.testing.assert_allclose(out["b"].data, 2.8, rtol=1e-6)
+
+
 def test_sgd_is_differentiable_in_params_and_rates():
     grads = {"w": np.array([0.5, -1.0]), "b": np.array(2.0)}
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from tinymeta import ops
 from tinymeta.ops import mse_loss
+from tinymeta.tensor import Tensor
 from tinymeta.tree import flatten, tree_map, unflatten
 
 __all__ = ["mlp_init", "mlp_apply", "mse_loss", "sgd", "Adam", "ACTIVATIONS"]
@@ -82,7 +83,8 @@ def mlp_apply(params: dict[str, Any], x: Any, activation: str = "relu") -> Any:
 
 def sgd(params: Any, grads: Any, lr: float | Any) -> Any:
     """One SGD step over a tree: ``p - lr * g``. ``lr`` may be a tree (per-parameter rates)."""
-    if isinstance(lr, (int, float)):
+    if isinstance(lr, (int, float, np.number)) or (
+            isinstance(lr, (np.ndarray, Tensor)) and np.ndim(lr) == 0):
         return tree_map(lambda p, g: p - lr * g, params, grads)
     return tree_map(lambda p, g, a: p - a * g, params, grads, lr)
 
