@@ -94,6 +94,14 @@ def check_op(
 
     check_grads(fn, args, order=order, **check_kw)
 
+    # the same with every input an intermediate result, whose graph node keeps only the
+    # values that declared rules read (Primitive.defreads): a rule that reads a value its
+    # declaration does not name meets a ShapeOnly here instead of numbers
+    def from_intermediates(*xs):
+        return fn(*(ops.multiply(x, 1.0) for x in xs))
+
+    check_grads(from_intermediates, args, order=order, **check_kw)
+
 
 # ---------------------------------------------------------------- unary elementwise
 SMOOTH = 3  # the order for smooth ops

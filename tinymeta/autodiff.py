@@ -221,6 +221,11 @@ def _run_backward(
     return reached
 
 
+def _graph_node(t: Tensor) -> Tensor:
+    """The node that stands for ``t`` in the graph (itself, unless ``t`` is a handle)."""
+    return t if t._node is None else t._node
+
+
 def _seed_for(out: Tensor, seed: Any, opname: str) -> Tensor:
     if isinstance(seed, Tensor):
         s = seed
@@ -265,8 +270,8 @@ def backward_into_leaves(out: Tensor, gradient: Any, create_graph: bool) -> None
             )
         gradient = np.ones(out.shape, dtype=out.dtype)
     seed = _seed_for(out, gradient, "backward")
-    order, _, _ = _walk([out], None)
-    reached = _run_backward(order, {out: seed}, create_graph and _state.recording)
+    order, _, _ = _walk([_graph_node(out)], None)
+    reached = _run_backward(order, {_graph_node(out): seed}, create_graph and _state.recording)
     for leaf, _ in order:
         g = reached.get(leaf)
         if g is None:
@@ -278,6 +283,7 @@ def backward_into_leaves(out: Tensor, gradient: Any, create_graph: bool) -> None
 # ---------------------------------------------------------------- variables
 _identity = Primitive("identity", lambda x: x, doc="y = x; marks a value as a variable.")
 _identity.defvjp(lambda g, ans, x: g)
+_identity.defreads(())
 
 
 def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
@@ -383,8 +389,9 @@ def _gradients(
     Also returns whether the outputs depend on values from outside this
     differentiation (if not, nobody can differentiate them further).
     """
-    targets = {v: None for vs in variables for v in vs}
-    roots = [o for o in outs if isinstance(o, Tensor) and o.requires_grad]
+    nodes = [[_graph_node(v) for v in vs] for vs in variables]
+    targets = {n: None for ns in nodes for n in ns}
+    roots = [_graph_node(o) for o in outs if isinstance(o, Tensor) and o.requires_grad]
     reached: dict[Tensor, Any] = {}
     reaches_outer = False
     if roots:
@@ -392,12 +399,12 @@ def _gradients(
         # a seed that requires grad (the double-VJP trick) makes the result differentiable too
         seeded = any(type(sd) is Tensor and sd.requires_grad for sd in seeds)
         create_graph = _state.recording and (touches_outer or seeded or _state.keep_cut_edges)
-        seed_map = {o: s for o, s in zip(outs, seeds, strict=True) if isinstance(o, Tensor)
-                    and o.requires_grad}
+        seed_map = {_graph_node(o): s for o, s in zip(outs, seeds, strict=True)
+                    if isinstance(o, Tensor) and o.requires_grad}
         reached = _run_backward(order, seed_map, create_graph)
     result = []
-    for n, vs in enumerate(variables):
-        if warn and not any(v in reached for v in vs):
+    for n, (vs, ns) in enumerate(zip(variables, nodes, strict=True)):
+        if warn and not any(node in reached for node in ns):
             warnings.warn(
                 f"{opname}: the output does not depend on differentiated argument {n}; "
                 f"its gradient is zero",
@@ -405,9 +412,9 @@ def _gradients(
                 stacklevel=stacklevel,  # the user's call of grad / value_and_grad
             )
         result.append([
-            _cast_like(reached[v], v) if v in reached
+            _cast_like(reached[node], v) if node in reached
             else _constant(np.zeros(v.shape, dtype=v.dtype))
-            for v in vs
+            for v, node in zip(vs, ns, strict=True)
         ])
     return result, reaches_outer
 

@@ -19,6 +19,19 @@ single rule is what makes gradients differentiable to any order.
 
 Rules are filled in right after each primitive is defined (``defvjp``), so a
 primitive and its derivative sit side by side, as in HIPS autograd.
+
+What a graph keeps alive
+------------------------
+A recorded node needs the values its VJP rules read, and nothing else:
+``multiply``'s rule for x reads y, ``add``'s rules read only shapes,
+``tanh``'s reads its own output. ``defreads`` declares that per rule, and a
+recorded op whose rules never read its output hands the caller a *handle*: a
+tensor with the value and the node's metadata, whose graph node is a twin
+holding only the shape (``ShapeOnly``) until some later op's rule needs the
+value. When the caller drops the handle, a value nobody reads is freed, as
+PyTorch frees tensors its autograd did not save. This is what bounds the
+memory of MAML's inner loop: the inner gradient and ``α·g`` of every step are
+not kept. Under ``keep_graph()`` (drawing) every node keeps its value.
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.tensor import Tensor, _constant, _seq, _state
+from tinymeta.tensor import ShapeOnly, Tensor, _constant, _seq, _state
 
 __all__ = ["Primitive", "describe"]
 
@@ -66,6 +79,10 @@ class Primitive:
         self.name = name
         self.forward = forward
         self.vjps: tuple[VJPRule | None, ...] = ()
+        # reads[i]: the argument positions (and "ans", the output) rule i reads the values
+        # of; None: unknown, so a node keeps everything (custom primitives, variadic ops)
+        self.reads: tuple[frozenset, ...] | None = None
+        self.reads_values = True  # False: every rule reads shapes only (add, sum, reshape)
         # variadic ops (concatenate, stack) have one rule called as rule(i, g, ans, *args)
         self.vjp_takes_argnum = False
         # optional: slim(args, out) -> the inputs worth keeping in the graph (see add)
@@ -77,6 +94,19 @@ class Primitive:
     def defvjp(self, *rules: VJPRule | None) -> None:
         """Set the VJP rule of each positional argument (None: not differentiable)."""
         self.vjps = rules
+
+    def defreads(self, *reads: Any) -> None:
+        """Declare, per rule, which values it reads: argument positions and/or "ans".
+
+        ``multiply.defreads({1}, {0})``: the rule for x reads y and vice versa. A
+        rule may always read shapes and dtypes. Leaving this undeclared is safe
+        (every value is kept); declaring too little makes a rule meet a
+        ``ShapeOnly`` where it expected numbers.
+        """
+        if len(reads) != len(self.vjps):
+            raise ValueError(f"{self.name}: {len(reads)} read sets for {len(self.vjps)} rules")
+        self.reads = tuple(frozenset(r) for r in reads)
+        self.reads_values = any(self.reads)
 
     def __repr__(self) -> str:
         return f"<tinymeta primitive {self.name}>"
@@ -91,13 +121,16 @@ class Primitive:
         needs_grad = False
         arrays = False  # numpy arguments: if recorded, copy those the caller can still change
         values = []
+        nodes = []  # what the graph links to: a handle's node, else the argument itself
         for a in args:
             if type(a) is Tensor:
                 values.append(a._data)
+                nodes.append(a if a._node is None else a._node)
                 if a.requires_grad:
                     needs_grad = True
             else:
                 values.append(a)
+                nodes.append(a)
                 if type(a) is np.ndarray:
                     arrays = True
         try:
@@ -114,19 +147,33 @@ class Primitive:
             if _state.keep_cut_edges and _state.recording and _below_a_cut(args):
                 _remember_for_drawing(t, self.name, args, params)
             return t
-        if self.slim is not None and not _state.keep_cut_edges:
-            args = self.slim(args, out)
+        drawing = _state.keep_cut_edges
+        if drawing:  # keep_graph(): every node keeps its value and its inputs as given
+            return self._node(out, _frozen(args) if arrays else args, params)
+        if self.slim is not None:
+            slimmed = self.slim(args, out)
+            if slimmed is not args:
+                args = slimmed
+                nodes = [a if type(a) is not Tensor or a._node is None else a._node
+                         for a in args]
         if arrays:
-            args = _frozen(args)  # the caller may change its array after we recorded
+            nodes = _frozen(nodes)  # the caller may change its array after we recorded
+        if self.reads_values and _keep_read_values(self, args):
+            return self._node(out, tuple(nodes), params)  # a rule reads the output: keep it
+        node = self._node(_shape_only(out), tuple(nodes), params)
+        return _handle(node, out)  # the caller's tensor; the graph holds only the node
+
+    def _node(self, data: Any, inputs: tuple, params: dict) -> Tensor:
         t = Tensor.__new__(Tensor)
-        t._data = out  # made read-only when a user first looks at it (Tensor.data)
+        t._data = data  # an array is made read-only when a user first looks at it (.data)
         t.grad = None
         t.name = None
+        t._node = None
         t._seq = next(_seq)
         t.scope = _state.scope
-        t._inputs = args
+        t._inputs = inputs
         t._vjps = self.vjps if not self.vjp_takes_argnum else tuple(
-            functools.partial(self.vjps[0], i) for i in range(len(args))
+            functools.partial(self.vjps[0], i) for i in range(len(inputs))
         )
         t._params = params
         t.op = self.name
@@ -136,6 +183,65 @@ class Primitive:
         if t.order:
             _state.backward_nodes += 1
         return t
+
+
+def _keep_read_values(prim: Primitive, args: tuple) -> bool:
+    """Make the graph keep every argument value that prim's live rules read; return
+    whether they read the output (then the node keeps that too)."""
+    reads = prim.reads
+    keep_out = reads is None  # undeclared: keep everything
+    for i, a in enumerate(args):
+        if type(a) is not Tensor or not a.requires_grad:
+            continue  # rule i will never run
+        for j in range(len(args)) if reads is None else reads[i]:
+            if j == "ans":
+                keep_out = True
+                continue
+            b = args[j]
+            if type(b) is Tensor and type(b._data) is not ShapeOnly:
+                node = b._node
+                if node is not None and type(node._data) is ShapeOnly:
+                    node._data = b._data  # a later rule reads it after all: keep it
+            elif type(b) is Tensor:
+                raise RuntimeError(
+                    f"internal error: {prim.name} needs the value of argument {j}, which "
+                    f"its graph node did not keep (a defreads declaration is missing)"
+                )
+    return keep_out
+
+
+_SHAPES: dict[tuple, ShapeOnly] = {}
+
+
+def _shape_only(out: np.ndarray) -> ShapeOnly:
+    """The (shared, immutable) stand-in for a value of out's shape and dtype."""
+    key = (out.shape, out.dtype)
+    placeholder = _SHAPES.get(key)
+    if placeholder is None:
+        placeholder = ShapeOnly(out.shape, out.dtype)
+        if len(_SHAPES) < 4096:
+            _SHAPES[key] = placeholder
+    return placeholder
+
+
+def _handle(node: Tensor, out: np.ndarray) -> Tensor:
+    """The tensor an op returns when its node need not keep the value: same metadata,
+    the value, and a link to the node that stands for it in the graph."""
+    t = Tensor.__new__(Tensor)
+    t._data = out
+    t.grad = None
+    t.name = None
+    t._node = node
+    t._seq = node._seq
+    t.scope = node.scope
+    t._inputs = node._inputs
+    t._vjps = node._vjps
+    t._params = node._params
+    t.op = node.op
+    t.requires_grad = True
+    t.order = node.order
+    t.backward_of = node.backward_of
+    return t
 
 
 def _frozen(args: tuple) -> tuple:

@@ -21,6 +21,12 @@ Each recorded tensor also carries what a reader of the graph wants to know:
                  MAML has order 1, a Hessian-vector product order 2)
     backward_of  for a backward-made tensor, the tensor whose VJP made it
 
+A recorded op whose VJP rules never read its output returns a *handle*: a
+tensor like any other, whose ``_node`` is a twin that stands for it in the
+graph and keeps only its shape (``ShapeOnly``) unless a later rule needs the
+value. So values no rule reads die with the handles that hold them
+(``primitive.py`` explains the bookkeeping).
+
 Whether anything is recorded at all is decided by a small global state kept
 in this module (``_state``): ops record only while ``_state.recording`` is
 true, and the backward pass switches it off unless someone above will
@@ -103,6 +109,30 @@ def no_grad():
     return switched("recording", False)
 
 
+class ShapeOnly:
+    """Stands in a recorded graph for a value that no VJP rule will read: its shape and
+    dtype only, so that rules can still unbroadcast to it."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
+        self.shape, self.dtype = shape, dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"ShapeOnly({self.shape}, {self.dtype})"
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     if array.flags.writeable:
         array.flags.writeable = False
@@ -131,6 +161,7 @@ class Tensor:
         "order",
         "backward_of",
         "name",
+        "_node",
         "__weakref__",
     )
     # numpy must hand binary operators back to us (ndarray + Tensor -> Tensor.__radd__)
@@ -158,6 +189,12 @@ class Tensor:
 
         A view of a read-only array: even ``data.flags.writeable = True`` is refused.
         """
+        if type(self._data) is ShapeOnly:
+            raise ValueError(
+                f"this graph node's value ({self._data.shape}, {self._data.dtype}) was not "
+                f"kept: no VJP rule reads it. Values you hold are kept; to inspect every "
+                f"node of a graph, build it under tm.keep_graph()"
+            )
         return _readonly(self._data).view()
 
     @property
@@ -245,6 +282,8 @@ class Tensor:
         return _constant(self._data)
 
     def __repr__(self) -> str:
+        if type(self._data) is ShapeOnly:
+            return f"tensor(<value not kept>, shape={self.shape}, op={self.op!r})"
         body = np.array2string(self._data, precision=6, separator=", ", threshold=20,
                                prefix="tensor(")
         extra = ""
@@ -398,6 +437,7 @@ def _init_constant(t: Tensor, array: np.ndarray) -> None:
     t.order = 0
     t.backward_of = None
     t.name = None
+    t._node = None  # None: this tensor is its own graph node (see _graph_node)
 
 
 def _as_array(data: Any, dtype: Any, opname: str) -> np.ndarray:

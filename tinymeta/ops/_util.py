@@ -7,24 +7,12 @@ from typing import Any
 import numpy as np
 
 from tinymeta.primitive import describe
-from tinymeta.tensor import Tensor
+from tinymeta.tensor import ShapeOnly, Tensor  # ShapeOnly: the ops import it from here
 
 BROADCAST_RULE = (
     "numpy broadcasting aligns shapes from the last axis and needs each pair of sizes "
     "to be equal or 1"
 )
-
-
-class ShapeOnly:
-    """Stands in a recorded graph for a constant whose value no VJP rule will read."""
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
-        self.shape, self.dtype = shape, dtype
-
-    def __repr__(self) -> str:
-        return f"ShapeOnly({self.shape}, {self.dtype})"
 
 
 def shape_of(x: Any) -> tuple[int, ...]:

@@ -41,6 +41,14 @@ def _mask(condition: np.ndarray, like: Any) -> np.ndarray:
     return mask
 
 
+def _bool_mask(condition: np.ndarray) -> np.ndarray:
+    """A constant 0/1 mask kept as bool: g * mask keeps g's dtype, and a recorded
+    backward pass keeps 1 byte per entry instead of 4 or 8."""
+    condition = np.asarray(condition)  # a 0-d comparison gives a numpy scalar
+    condition.flags.writeable = False  # ours alone: a recorded graph need not copy it
+    return condition
+
+
 # ---------------------------------------------------------------- binary arithmetic
 add = Primitive("add", np.add, explain_broadcast)
 subtract = Primitive("subtract", np.subtract, explain_broadcast)
@@ -66,6 +74,12 @@ divide.defvjp(
     lambda g, ans, x, y: unbroadcast(negative(multiply(g, divide(ans, y))), shape_of(y)),
 )
 negative.defvjp(lambda g, ans, x: negative(g))
+# which values each rule reads (argument positions, "ans"): the graph keeps only those
+add.defreads((), ())
+subtract.defreads((), ())
+multiply.defreads({1}, {0})
+divide.defreads({1}, {1, "ans"})
+negative.defreads(())
 
 
 # ---------------------------------------------------------------- keeping graphs slim
@@ -129,6 +143,7 @@ def _power_vjp_exponent(g, ans, x, y):
 
 
 power.defvjp(_power_vjp_base, _power_vjp_exponent)
+power.defreads({0, 1}, {0, "ans"})
 
 # ---------------------------------------------------------------- selection
 maximum = Primitive("maximum", np.maximum, explain_broadcast)
@@ -150,6 +165,8 @@ def _selector(pick_first: Any, other: bool):
 
 maximum.defvjp(_selector(np.greater, False), _selector(np.greater, True))
 minimum.defvjp(_selector(np.less, False), _selector(np.less, True))
+maximum.defreads({0, 1}, {0, 1})
+minimum.defreads({0, 1}, {0, 1})
 
 
 def _explain_where(name, error, args, params):
@@ -162,6 +179,7 @@ _where.defvjp(
     lambda g, ans, c, x, y: unbroadcast(_where(c, g, 0.0), shape_of(x)),
     lambda g, ans, c, x, y: unbroadcast(_where(c, 0.0, g), shape_of(y)),
 )
+_where.defreads((), {0}, {0})  # the condition, a bool array the node holds anyway
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
@@ -208,8 +226,13 @@ sin.defvjp(lambda g, ans, x: multiply(g, cos(x)))
 cos.defvjp(lambda g, ans, x: negative(multiply(g, sin(x))))
 tanh.defvjp(lambda g, ans, x: multiply(g, subtract(1.0, square(ans))))
 sigmoid.defvjp(lambda g, ans, x: multiply(g, multiply(ans, subtract(1.0, ans))))
-relu.defvjp(lambda g, ans, x: multiply(g, _mask(_data(x) > 0, g)))
+relu.defvjp(lambda g, ans, x: multiply(g, _bool_mask(_data(x) > 0)))
 sqrt.defvjp(lambda g, ans, x: divide(multiply(g, 0.5), ans))
 square.defvjp(lambda g, ans, x: multiply(g, multiply(2.0, x)))
 abs.defvjp(lambda g, ans, x: multiply(g, _mask(np.sign(_data(x)), g)))
 sign.defvjp(lambda g, ans, x: multiply(g, 0.0))
+for _prim, _reads in ((exp, "ans"), (log, 0), (log1p, 0), (expm1, "ans"), (sin, 0), (cos, 0),
+                      (tanh, "ans"), (sigmoid, "ans"), (relu, 0), (sqrt, "ans"), (square, 0),
+                      (abs, 0)):
+    _prim.defreads({_reads})
+sign.defreads(())

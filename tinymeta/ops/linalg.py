@@ -109,6 +109,7 @@ matmul = Primitive(
         "axes of an operand first (used by the VJP rules).",
 )
 matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
+matmul.defreads({1}, {0})
 
 
 def _linear_forward(x: Any, w: Any, b: Any) -> np.ndarray:
@@ -135,6 +136,7 @@ _linear.defvjp(
     lambda g, ans, x, w, b: unbroadcast(_sum_over(g, axes=(len(shape_of(g)) - 2,), keepdims=False),
                                         shape_of(b)),
 )
+_linear.defreads({1}, {0}, ())
 
 
 def linear(x: Any, w: Any, b: Any) -> Tensor:

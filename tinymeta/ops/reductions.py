@@ -74,6 +74,8 @@ _mean.defvjp(
         divide(_expand(g, x, axes, keepdims), float(_count(x, axes))), shape=shape_of(x)
     )
 )
+_sum.defreads(())
+_mean.defreads(())
 
 
 def _extreme_vjp(g, ans, x, axes, keepdims):
@@ -96,6 +98,8 @@ _min = Primitive("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=
                  _explain_empty)
 _max.defvjp(_extreme_vjp)
 _min.defvjp(_extreme_vjp)
+_max.defreads({0, "ans"})
+_min.defreads({0, "ans"})
 
 
 def _logsumexp_forward(x, axes, keepdims):
@@ -112,6 +116,7 @@ _logsumexp.defvjp(
         _expand(g, x, axes, keepdims), exp(subtract(x, _expand(ans, x, axes, keepdims)))
     )
 )
+_logsumexp.defreads({0, "ans"})
 
 
 def _reduce(prim: Primitive, name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:

@@ -50,6 +50,7 @@ def _reshape_forward(x: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 _reshape = Primitive("reshape", _reshape_forward, _explain_reshape)
 _reshape.defvjp(lambda g, ans, x, shape: _reshape(g, shape=shape_of(x)))
+_reshape.defreads(())
 
 
 def reshape(x: Any, shape: Any) -> Tensor:
@@ -96,6 +97,7 @@ _transpose.defvjp(
         g, axes=None if axes is None else tuple(int(i) for i in np.argsort(axes))
     )
 )
+_transpose.defreads(())
 
 
 def transpose(x: Any, axes: Any = None) -> Tensor:
@@ -173,6 +175,8 @@ sum_to_shape = Primitive(
 )
 _broadcast_to.defvjp(lambda g, ans, x, shape: sum_to_shape(g, shape=shape_of(x)))
 sum_to_shape.defvjp(lambda g, ans, x, shape: _broadcast_to(g, shape=shape_of(x)))
+_broadcast_to.defreads(())
+sum_to_shape.defreads(())
 
 
 def broadcast_to(x: Any, shape: Any) -> Tensor:
@@ -223,6 +227,8 @@ scatter_add = Primitive(
 )
 _getitem.defvjp(lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)))
 scatter_add.defvjp(lambda g, ans, x, index, shape: _getitem(g, index=index))
+_getitem.defreads(())
+scatter_add.defreads(())
 
 
 def getitem(x: Any, index: Any) -> Tensor:
@@ -281,4 +287,5 @@ def stack(arrays: Any, axis: int = 0) -> Tensor:
 
 # ---------------------------------------------------------------- dtype
 astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype))
-astype.defvjp(lambda g, ans, x, dtype: astype(g, dtype=np.result_type(x)))
+astype.defvjp(lambda g, ans, x, dtype: astype(g, dtype=x.dtype))
+astype.defreads(())
