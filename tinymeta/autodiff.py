@@ -399,8 +399,11 @@ def _gradients(
         # a seed that requires grad (the double-VJP trick) makes the result differentiable too
         seeded = any(type(sd) is Tensor and sd.requires_grad for sd in seeds)
         create_graph = _state.recording and (touches_outer or seeded or _state.keep_cut_edges)
-        seed_map = {_graph_node(o): s for o, s in zip(outs, seeds, strict=True)
-                    if isinstance(o, Tensor) and o.requires_grad}
+        seed_map: dict[Tensor, Any] = {}
+        for o, sd in zip(outs, seeds, strict=True):
+            if isinstance(o, Tensor) and o.requires_grad:
+                node = _graph_node(o)  # one output may appear twice in a tree: add seeds
+                seed_map[node] = sd if node not in seed_map else ops.add(seed_map[node], sd)
         reached = _run_backward(order, seed_map, create_graph)
     result = []
     for n, (vs, ns) in enumerate(zip(variables, nodes, strict=True)):
@@ -611,7 +614,7 @@ def _stop(x: Any) -> Any:
         return x
     if not x.requires_grad:
         return x
-    t = _constant(x._data)
+    t = _constant(x._value())
     if _state.keep_cut_edges and _state.recording:
         _remember_for_drawing(t, "stop_gradient", (x,), {})  # for drawing the cut only
     return t

@@ -94,6 +94,7 @@ class Primitive:
     def defvjp(self, *rules: VJPRule | None) -> None:
         """Set the VJP rule of each positional argument (None: not differentiable)."""
         self.vjps = rules
+        self.reads, self.reads_values = None, True  # new rules: declare their reads again
 
     def defreads(self, *reads: Any) -> None:
         """Declare, per rule, which values it reads: argument positions and/or "ans".
@@ -103,8 +104,12 @@ class Primitive:
         (every value is kept); declaring too little makes a rule meet a
         ``ShapeOnly`` where it expected numbers.
         """
+        if self.vjp_takes_argnum:
+            raise ValueError(f"{self.name}: a variadic primitive (one rule for every "
+                             f"argument) cannot declare reads; leave it undeclared")
         if len(reads) != len(self.vjps):
-            raise ValueError(f"{self.name}: {len(reads)} read sets for {len(self.vjps)} rules")
+            raise ValueError(f"{self.name}: {len(reads)} read sets for {len(self.vjps)} rules "
+                             f"(call defreads after defvjp, one set per rule)")
         self.reads = tuple(frozenset(r) for r in reads)
         self.reads_values = any(self.reads)
 
@@ -124,6 +129,8 @@ class Primitive:
         nodes = []  # what the graph links to: a handle's node, else the argument itself
         for a in args:
             if type(a) is Tensor:
+                if type(a._data) is ShapeOnly:
+                    a._value()  # raises: a graph node that did not keep its value
                 values.append(a._data)
                 nodes.append(a if a._node is None else a._node)
                 if a.requires_grad:
@@ -147,9 +154,11 @@ class Primitive:
             if _state.keep_cut_edges and _state.recording and _below_a_cut(args):
                 _remember_for_drawing(t, self.name, args, params)
             return t
-        drawing = _state.keep_cut_edges
-        if drawing:  # keep_graph(): every node keeps its value and its inputs as given
-            return self._node(out, _frozen(args) if arrays else args, params)
+        if _state.keep_cut_edges:  # keep_graph(): every node keeps every value
+            for a in args:
+                if type(a) is Tensor and a._node is not None:
+                    a._node._data = a._data  # a twin made outside keep_graph
+            return self._node(out, _frozen(nodes) if arrays else tuple(nodes), params)
         if self.slim is not None:
             slimmed = self.slim(args, out)
             if slimmed is not args:
@@ -167,7 +176,7 @@ class Primitive:
         t = Tensor.__new__(Tensor)
         t._data = data  # an array is made read-only when a user first looks at it (.data)
         t.grad = None
-        t.name = None
+        t._name = None
         t._node = None
         t._seq = next(_seq)
         t.scope = _state.scope
@@ -198,15 +207,10 @@ def _keep_read_values(prim: Primitive, args: tuple) -> bool:
                 keep_out = True
                 continue
             b = args[j]
-            if type(b) is Tensor and type(b._data) is not ShapeOnly:
+            if type(b) is Tensor:
                 node = b._node
                 if node is not None and type(node._data) is ShapeOnly:
                     node._data = b._data  # a later rule reads it after all: keep it
-            elif type(b) is Tensor:
-                raise RuntimeError(
-                    f"internal error: {prim.name} needs the value of argument {j}, which "
-                    f"its graph node did not keep (a defreads declaration is missing)"
-                )
     return keep_out
 
 
@@ -230,7 +234,7 @@ def _handle(node: Tensor, out: np.ndarray) -> Tensor:
     t = Tensor.__new__(Tensor)
     t._data = out
     t.grad = None
-    t.name = None
+    t._name = None
     t._node = node
     t._seq = node._seq
     t.scope = node.scope

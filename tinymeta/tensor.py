@@ -133,6 +133,15 @@ class ShapeOnly:
         return f"ShapeOnly({self.shape}, {self.dtype})"
 
 
+def _immutable(array: np.ndarray) -> np.ndarray:
+    """``array`` read-only for good: a view of a writable array (reshape of an
+    intermediate) could be made writable again through its base, so it becomes a copy."""
+    base = array.base
+    if type(base) is np.ndarray and base.flags.writeable:
+        array = array.copy()
+    return _readonly(array)
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     if array.flags.writeable:
         array.flags.writeable = False
@@ -160,7 +169,7 @@ class Tensor:
         "scope",
         "order",
         "backward_of",
-        "name",
+        "_name",
         "_node",
         "__weakref__",
     )
@@ -182,6 +191,27 @@ class Tensor:
             self.requires_grad = True
         self.name = name
 
+    @property
+    def name(self) -> str | None:
+        """A label for pictures (``tm.grad`` names its variables ``arg0['w1']``)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+        if self._node is not None:  # a handle: the graph shows its node
+            self._node._name = value
+
+    def _value(self) -> np.ndarray:
+        """The numpy value; a clear error for a graph node that did not keep it."""
+        if type(self._data) is ShapeOnly:
+            raise ValueError(
+                f"this graph node's value ({self._data.shape}, {self._data.dtype}, made by "
+                f"{self.op}) was not kept: no VJP rule reads it. Values you hold are kept; "
+                f"to inspect every node of a graph, build it under tm.keep_graph()"
+            )
+        return self._data
+
     # -- numpy-like read-only views -------------------------------------------------
     @property
     def data(self) -> np.ndarray:
@@ -189,13 +219,7 @@ class Tensor:
 
         A view of a read-only array: even ``data.flags.writeable = True`` is refused.
         """
-        if type(self._data) is ShapeOnly:
-            raise ValueError(
-                f"this graph node's value ({self._data.shape}, {self._data.dtype}) was not "
-                f"kept: no VJP rule reads it. Values you hold are kept; to inspect every "
-                f"node of a graph, build it under tm.keep_graph()"
-            )
-        return _readonly(self._data).view()
+        return _immutable(self._value()).view()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -216,11 +240,11 @@ class Tensor:
     def __len__(self) -> int:
         if self._data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return len(self._data)
+        return self._data.shape[0]
 
     def numpy(self) -> np.ndarray:
         """A writable copy of the value."""
-        return np.array(self._data)
+        return np.array(self._value())
 
     def item(self) -> float:
         if self._data.size != 1:
@@ -228,12 +252,13 @@ class Tensor:
                 f"item: only a tensor with one element converts to a Python scalar, "
                 f"got shape {self.shape}"
             )
-        return self._data.item()
+        return self._value().item()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if dtype is not None and dtype != self._data.dtype:
-            return self._data.astype(dtype)
-        return _readonly(self._data)
+        value = self._value()
+        if dtype is not None and dtype != value.dtype:
+            return value.astype(dtype)
+        return _immutable(value)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -247,7 +272,7 @@ class Tensor:
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                 f"use .data.any() or .data.all()"
             )
-        return bool(self._data)
+        return bool(self._value())
 
     __hash__ = object.__hash__  # identity: tensors are graph nodes
 
@@ -279,7 +304,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same value as a constant (no graph, no gradient)."""
-        return _constant(self._data)
+        return _constant(self._value())
 
     def __repr__(self) -> str:
         if type(self._data) is ShapeOnly:
@@ -344,22 +369,22 @@ class Tensor:
 
     # comparisons give constant bool tensors (no derivative)
     def __lt__(self, other):
-        return _constant(self._data < _raw(other))
+        return _constant(self._value() < _raw(other))
 
     def __le__(self, other):
-        return _constant(self._data <= _raw(other))
+        return _constant(self._value() <= _raw(other))
 
     def __gt__(self, other):
-        return _constant(self._data > _raw(other))
+        return _constant(self._value() > _raw(other))
 
     def __ge__(self, other):
-        return _constant(self._data >= _raw(other))
+        return _constant(self._value() >= _raw(other))
 
     def __eq__(self, other):  # type: ignore[override]
-        return _constant(self._data == _raw(other))
+        return _constant(self._value() == _raw(other))
 
     def __ne__(self, other):  # type: ignore[override]
-        return _constant(self._data != _raw(other))
+        return _constant(self._value() != _raw(other))
 
     @property
     def T(self) -> Tensor:
@@ -409,7 +434,7 @@ class Tensor:
 
 
 def _raw(x: Any) -> Any:
-    return x._data if type(x) is Tensor else x
+    return x._value() if type(x) is Tensor else x
 
 
 def is_tensor(x: Any) -> bool:
@@ -436,7 +461,7 @@ def _init_constant(t: Tensor, array: np.ndarray) -> None:
     t.scope = _state.scope
     t.order = 0
     t.backward_of = None
-    t.name = None
+    t._name = None
     t._node = None  # None: this tensor is its own graph node (see _graph_node)
 
 

@@ -193,10 +193,16 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 
 # ---------------------------------------------------------------- indexing
 def _raw_index(index: Any) -> Any:
-    if isinstance(index, Tensor):
-        return index._data
+    """The index as the graph keeps it: tensors unwrapped, the caller's arrays and lists
+    copied (they travel in the node's params, and the caller may reuse them)."""
     if isinstance(index, tuple):
-        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
+        return tuple(_raw_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index._value()
+    if isinstance(index, np.ndarray):
+        return index.copy()
+    if isinstance(index, list):
+        return list(index)
     return index
 
 
