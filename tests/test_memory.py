@@ -67,7 +67,7 @@ def _alive(array: np.ndarray) -> weakref.ref:
     return weakref.ref(array)
 
 
-def test_a_value_no_rule_reads_is_freed_when_the_caller_drops_it():
+def test_a_value_no_rule_reads_is_freed_when_the_caller_drops_it(split_every_value):
     x = tm.tensor(np.linspace(0.1, 1.0, 1000), requires_grad=True)
     a = x * 3.0  # multiply's rule for x reads the 3.0, not a
     b = a + 1.0  # add's rules read shapes only
@@ -82,7 +82,7 @@ def test_a_value_no_rule_reads_is_freed_when_the_caller_drops_it():
     np.testing.assert_allclose(grads.data, 3 * np.cos(3 * x.data + 1), rtol=1e-12)
 
 
-def test_a_value_a_rule_reads_is_kept_after_the_caller_drops_it():
+def test_a_value_a_rule_reads_is_kept_after_the_caller_drops_it(split_every_value):
     x = tm.tensor(np.linspace(0.1, 1.0, 1000), requires_grad=True)
     e = tm.exp(x)  # exp's rule reads its own output
     h = x * 2.0
@@ -97,7 +97,16 @@ def test_a_value_a_rule_reads_is_kept_after_the_caller_drops_it():
                                rtol=1e-12)
 
 
-def test_keep_graph_keeps_every_value():
+def test_small_values_stay_in_their_node():
+    # under 4 kB a handle would cost more than it could free: the node is the tensor
+    x = tm.tensor(np.ones(3), requires_grad=True)
+    a = x * 3.0
+    assert a._node is None and (a + 1.0).inputs[0] is a
+    big = tm.tensor(np.ones(1000), requires_grad=True) * 3.0  # 8 kB
+    assert big._node is not None and (big + 1.0).inputs[0] is big._node
+
+
+def test_keep_graph_keeps_every_value(split_every_value):
     x = tm.tensor(np.ones(100), requires_grad=True)
     with tm.keep_graph():
         a = x * 3.0
@@ -109,7 +118,7 @@ def test_keep_graph_keeps_every_value():
     assert b.inputs[0].data.shape == (100,)
 
 
-def test_reading_a_value_that_was_not_kept_says_why():
+def test_reading_a_value_that_was_not_kept_says_why(split_every_value):
     x = tm.tensor(np.ones(3), requires_grad=True)
     b = (x * 3.0) + 1.0
     node = b.inputs[0]  # the graph's node for x * 3.0, whose value nobody reads

@@ -15,6 +15,8 @@ import pytest
 import tinymeta as tm
 from tinymeta import viz
 
+pytestmark = pytest.mark.usefixtures("split_every_value")  # tiny arrays get handles too
+
 
 # ------------------------------------------------------------ handles and twins
 def test_grad_of_requires_grad_tensor_through_ops_recorded_under_keep_graph():

@@ -167,8 +167,9 @@ class Primitive:
                          for a in args]
         if arrays:
             nodes = _frozen(nodes)  # the caller may change its array after we recorded
-        if self.reads_values and _keep_read_values(self, args):
-            return self._node(out, tuple(nodes), params)  # a rule reads the output: keep it
+        if self.reads_values and _keep_read_values(self, args) or out.nbytes < _SMALL:
+            # a rule reads the output, or it is too small to be worth a second object
+            return self._node(out, tuple(nodes), params)
         node = self._node(_shape_only(out), tuple(nodes), params)
         return _handle(node, out)  # the caller's tensor; the graph holds only the node
 
@@ -213,6 +214,10 @@ def _keep_read_values(prim: Primitive, args: tuple) -> bool:
                     node._data = b._data  # a later rule reads it after all: keep it
     return keep_out
 
+
+# Outputs below this many bytes stay in their node: a handle costs a second object per
+# op (about 1 us), which is all a handle could save for a 512-float value.
+_SMALL = 4096
 
 _SHAPES: dict[tuple, ShapeOnly] = {}
 
