@@ -226,13 +226,15 @@ sin.defvjp(lambda g, ans, x: multiply(g, cos(x)))
 cos.defvjp(lambda g, ans, x: negative(multiply(g, sin(x))))
 tanh.defvjp(lambda g, ans, x: multiply(g, subtract(1.0, square(ans))))
 sigmoid.defvjp(lambda g, ans, x: multiply(g, multiply(ans, subtract(1.0, ans))))
-relu.defvjp(lambda g, ans, x: multiply(g, _bool_mask(_data(x) > 0)))
+# relu's output is positive exactly where its input is, so the rule reads the output:
+# the next layer keeps that value anyway, and the layer's input need not be kept
+relu.defvjp(lambda g, ans, x: multiply(g, _bool_mask(_data(ans) > 0)))
 sqrt.defvjp(lambda g, ans, x: divide(multiply(g, 0.5), ans))
 square.defvjp(lambda g, ans, x: multiply(g, multiply(2.0, x)))
 abs.defvjp(lambda g, ans, x: multiply(g, _mask(np.sign(_data(x)), g)))
 sign.defvjp(lambda g, ans, x: multiply(g, 0.0))
 for _prim, _reads in ((exp, "ans"), (log, 0), (log1p, 0), (expm1, "ans"), (sin, 0), (cos, 0),
-                      (tanh, "ans"), (sigmoid, "ans"), (relu, 0), (sqrt, "ans"), (square, 0),
+                      (tanh, "ans"), (sigmoid, "ans"), (relu, "ans"), (sqrt, "ans"), (square, 0),
                       (abs, 0)):
     _prim.defreads({_reads})
 sign.defreads(())
