@@ -1,11 +1,12 @@
 """Peak memory of one meta-gradient against the number of inner steps k, MAML vs FOMAML.
 
-MAML differentiates through every inner step, so it must keep each step's
-activations and its recorded backward pass alive until the outer backward
-pass: its memory grows with k, and with the number of points per task. FOMAML
+MAML differentiates through every inner step, so it must keep, for each
+step, the values its second-order terms read until the outer backward pass:
+its memory grows with k, and with the number of points per task. FOMAML
 cuts each inner gradient with ``stop_gradient``, which drops the inner
-forward and backward graphs; what it still has to keep is the chain
-θ_0 → θ_1 → … → θ_k that the meta-gradient flows back along.
+forward and backward graphs; the chain θ_0 → θ_1 → … → θ_k that the
+meta-gradient flows back along is recorded as θ and the shapes of the
+offsets, so it keeps nothing per step.
 
 Measured with ``tracemalloc`` (numpy reports its array allocations to it):
 the peak traced memory during one ``meta_gradient`` call, batched over the

@@ -10,8 +10,8 @@ meta-gradient (meta-batch 25, 1→40→40→1, float32) runs about 20% faster, a
 the hand-written numpy floor about 8% faster.
 
 This is a process-wide setting, so the library never applies it by itself:
-the ``tinymeta train`` command, the reproduction script and the benchmark
-suite call ``tune()`` for the process they own. On other C libraries it does
+the ``tinymeta train`` command, ``./demo``, the reproduction script and the
+benchmark suite call ``tune()`` for the process they own. On other C libraries it does
 nothing.
 """
 

@@ -38,8 +38,9 @@ gradient never wanders into the outer graph.
 
 Deep graphs
 -----------
-The topological sort is an explicit-stack depth-first search, so a chain of
-10,000 ops (hundreds of MAML inner steps) needs no recursion at all.
+The topological sort is an explicit-stack walk plus a sort by creation
+number, so a chain of 10,000 ops (hundreds of MAML inner steps) needs no
+recursion at all.
 """
 
 from __future__ import annotations

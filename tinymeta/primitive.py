@@ -25,11 +25,12 @@ What a graph keeps alive
 A recorded node needs the values its VJP rules read, and nothing else:
 ``multiply``'s rule for x reads y, ``add``'s rules read only shapes,
 ``tanh``'s reads its own output. ``defreads`` declares that per rule, and a
-recorded op whose rules never read its output hands the caller a *handle*: a
-tensor with the value and the node's metadata, whose graph node is a twin
-holding only the shape (``ShapeOnly``) until some later op's rule needs the
-value. When the caller drops the handle, a value nobody reads is freed, as
-PyTorch frees tensors its autograd did not save. This is what bounds the
+recorded op whose rules never read its output (of 4 kB or more: smaller ones
+stay in their node) hands the caller a *handle*: a tensor with the value and
+the node's metadata, whose graph node is a twin holding only the shape
+(``ShapeOnly``) until some later op's rule needs the value. When the caller
+drops the handle, a value nobody reads is freed, as PyTorch frees tensors
+its autograd did not save. This is what bounds the
 memory of MAML's inner loop: the inner gradient and ``α·g`` of every step are
 not kept. Under ``keep_graph()`` (drawing) every node keeps its value.
 """

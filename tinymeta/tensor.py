@@ -3,8 +3,9 @@
 tinymeta records one define-by-run graph. Every primitive op whose inputs
 include a tensor that *requires grad* returns a tensor that remembers
 
-    op         the primitive's name ("mul", "matmul", ...)
-    _inputs    the arguments it was called with (tensors, arrays, numbers)
+    op         the primitive's name ("multiply", "matmul", ...)
+    _inputs    the arguments it was called with (tensors, arrays, numbers; for
+               a handle, below, its node stands in its place)
     _vjps      one vector-Jacobian-product rule per argument
     _params    static keyword arguments (axis, shape, ...)
 
@@ -21,11 +22,11 @@ Each recorded tensor also carries what a reader of the graph wants to know:
                  MAML has order 1, a Hessian-vector product order 2)
     backward_of  for a backward-made tensor, the tensor whose VJP made it
 
-A recorded op whose VJP rules never read its output returns a *handle*: a
-tensor like any other, whose ``_node`` is a twin that stands for it in the
-graph and keeps only its shape (``ShapeOnly``) unless a later rule needs the
-value. So values no rule reads die with the handles that hold them
-(``primitive.py`` explains the bookkeeping).
+A recorded op whose VJP rules never read its output (of 4 kB or more)
+returns a *handle*: a tensor like any other, whose ``_node`` is a twin that
+stands for it in the graph and keeps only its shape (``ShapeOnly``) unless a
+later rule needs the value. So values no rule reads die with the handles
+that hold them (``primitive.py`` explains the bookkeeping).
 
 Whether anything is recorded at all is decided by a small global state kept
 in this module (``_state``): ops record only while ``_state.recording`` is
