@@ -144,3 +144,20 @@ def test_getitem_index_array_mutated_after_recording():
     idx[:] = [2, 2]  # the caller reuses its array; the graph must not change
     y.backward()
     np.testing.assert_allclose(x.grad.data, [1.0, 1.0, 0.0])
+
+
+def test_an_under_declared_custom_primitive_names_its_declaration():
+    # cube's rule reads x, but the primitive claims it reads nothing: the backward pass
+    # must say so instead of letting numpy fail on a ShapeOnly
+    from tinymeta.primitive import Primitive
+
+    cube = Primitive("cube", lambda x: x ** 3)
+    cube.defvjp(lambda g, ans, x: g * 3 * x ** 2)
+    cube.defreads(())  # wrong: the rule reads x
+    x = tm.tensor(np.linspace(0.1, 1.0, 8), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"'cube' for argument 0 failed.*argument 0.*had "
+                                           r"not been kept.*defreads"):
+        tm.grad(lambda v: tm.sum(cube(v * 2.0)))(x)
+    cube.defreads({0})  # right: the same call works
+    g = tm.grad(lambda v: tm.sum(cube(v * 2.0)))(x)
+    np.testing.assert_allclose(g.data, 24 * x.data ** 2, rtol=1e-12)

@@ -54,7 +54,7 @@ import numpy as np
 
 from tinymeta import ops
 from tinymeta.primitive import Primitive, _remember_for_drawing
-from tinymeta.tensor import Tensor, _constant, _readonly, _state, switched
+from tinymeta.tensor import ShapeOnly, Tensor, _constant, _readonly, _state, switched
 from tinymeta.tree import flatten, tree_map, treedef_paths, unflatten
 
 __all__ = [
@@ -213,13 +213,34 @@ def _run_backward(
             vjps, params = node._vjps, node._params
             for i in edges:
                 p = inputs[i]
-                c = vjps[i](g, ans, *args, **params)
+                try:
+                    c = vjps[i](g, ans, *args, **params)
+                except (TypeError, ValueError, AttributeError) as error:
+                    _explain_unkept(node, i, ans, args, error)
+                    raise
                 prev = cot.get(p)
                 cot[p] = c if prev is None else accumulate(prev, c)
     finally:
         (_state.recording, _state.backward_order, _state.backward_of,
          _state.raw) = previous
     return reached
+
+
+def _explain_unkept(node: Tensor, i: int, ans: Any, args: Any, error: Exception) -> None:
+    """A rule that failed while a value it was handed was not kept: say which declaration
+    to fix (raises), rather than let numpy complain about a ShapeOnly."""
+    def unkept(v: Any) -> bool:
+        return type(v) is ShapeOnly or (type(v) is Tensor and type(v._data) is ShapeOnly)
+
+    missing = [f"argument {j}" for j, a in enumerate(args) if unkept(a)]
+    if unkept(ans):
+        missing.append("its output (ans)")
+    if missing:
+        raise RuntimeError(
+            f"the VJP rule of {node.op!r} for argument {i} failed ({type(error).__name__}: "
+            f"{error}) while {', '.join(missing)} had not been kept: if the rule reads those "
+            f"values, its primitive's defreads declaration must name them"
+        ) from error
 
 
 def _graph_node(t: Tensor) -> Tensor:
