@@ -28,18 +28,30 @@ def _flatten(tree: Any, leaves: list[Any]) -> Any:
     kind = type(tree)
     if kind is dict:
         keys = tuple(tree)
-        return ("dict", keys, tuple(_flatten(tree[k], leaves) for k in keys))
+        return ("dict", keys, _children([tree[k] for k in keys], leaves))
     if kind is list:
-        return ("list", None, tuple(_flatten(x, leaves) for x in tree))
+        return ("list", None, _children(tree, leaves))
     if kind is tuple:
-        return ("tuple", None, tuple(_flatten(x, leaves) for x in tree))
+        return ("tuple", None, _children(tree, leaves))
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # namedtuple
-        return (kind, None, tuple(_flatten(x, leaves) for x in tree))
+        return (kind, None, _children(tree, leaves))
     if isinstance(tree, dict):
         keys = tuple(tree)
-        return ((kind, "dict"), keys, tuple(_flatten(tree[k], leaves) for k in keys))
+        return ((kind, "dict"), keys, _children([tree[k] for k in keys], leaves))
     leaves.append(tree)
     return _LEAF
+
+
+def _children(values: Any, leaves: list[Any]) -> tuple:
+    # leaves inline: a parameter dict's arrays need no call each (every grad flattens)
+    out = []
+    for v in values:
+        if isinstance(v, (list, tuple, dict)):
+            out.append(_flatten(v, leaves))
+        else:
+            leaves.append(v)
+            out.append(_LEAF)
+    return tuple(out)
 
 
 def unflatten(treedef: Any, leaves: Any) -> Any:
@@ -57,7 +69,10 @@ def _unflatten(treedef: Any, it: Any) -> Any:
         except StopIteration:
             raise ValueError("unflatten: fewer leaves than the tree has places for") from None
     kind, keys, children = treedef
-    values = [_unflatten(c, it) for c in children]
+    try:
+        values = [next(it) if c is _LEAF else _unflatten(c, it) for c in children]
+    except StopIteration:
+        raise ValueError("unflatten: fewer leaves than the tree has places for") from None
     if kind == "dict":
         return dict(zip(keys, values, strict=True))
     if kind == "list":
