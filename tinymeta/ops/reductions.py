@@ -9,12 +9,11 @@ winners, and ``logsumexp`` multiplies by softmax. ``softmax`` and
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
 
-from tinymeta.ops._util import keepdims_shape, normalize_axis, shape_of
+from tinymeta.ops._util import add_reduce, keepdims_shape, normalize_axis, shape_of
 from tinymeta.ops.elementwise import _data, _mask, divide, exp, multiply, subtract
 from tinymeta.ops.shape import _broadcast_to, _reshape
 from tinymeta.primitive import Primitive
@@ -39,26 +38,14 @@ def _count(x: Any, axes: tuple[int, ...]) -> int:
 
 
 def _sum_forward(x: Any, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
-    if type(x) is np.ndarray and x.dtype.kind == "f":
-        if len(axes) == 1 and x.ndim >= 3 and axes[0] == x.ndim - 2:
-            # summing the rows of a stack of matrices, as a batched layer's bias gradient
-            # does: numpy's strided reduction is ~2.4x slower than a product with ones
-            rows = np.matmul(_ones_row(x.shape[-2], x.dtype), x)  # (..., 1, n)
-            return rows if keepdims else rows[..., 0, :]
-        return np.add.reduce(x, axes, None, None, keepdims)  # skips np.sum's wrapper
+    if type(x) is np.ndarray:
+        return add_reduce(x, axes, keepdims)
     return np.sum(x, axis=axes, keepdims=keepdims)
-
-
-@functools.lru_cache(maxsize=64)
-def _ones_row(n: int, dtype: np.dtype) -> np.ndarray:
-    ones = np.ones((1, n), dtype)
-    ones.flags.writeable = False
-    return ones
 
 
 def _mean_forward(x: Any, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
     if type(x) is np.ndarray and x.dtype.kind == "f" and axes:
-        return np.add.reduce(x, axes, None, None, keepdims) / _count(x, axes)
+        return add_reduce(x, axes, keepdims) / _count(x, axes)
     return np.mean(x, axis=axes, keepdims=keepdims)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.ops._util import BROADCAST_RULE, normalize_axis, shape_of
+from tinymeta.ops._util import BROADCAST_RULE, add_reduce, normalize_axis, shape_of
 from tinymeta.primitive import Primitive, describe
 from tinymeta.tensor import Tensor
 
@@ -150,7 +150,7 @@ def _sum_to_shape_forward(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
     )
-    out = x.sum(axis=axes, keepdims=True) if axes else x
+    out = add_reduce(x, axes, True) if axes else x
     if lead:
         out = out.reshape(out.shape[lead:])
     if out.shape != shape:
