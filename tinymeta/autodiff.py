@@ -54,7 +54,15 @@ import numpy as np
 
 from tinymeta import ops
 from tinymeta.primitive import Primitive, _remember_for_drawing
-from tinymeta.tensor import ShapeOnly, Tensor, _constant, _readonly, _state, switched
+from tinymeta.tensor import (
+    ShapeOnly,
+    Tensor,
+    _constant,
+    _graph_node,
+    _readonly,
+    _state,
+    switched,
+)
 from tinymeta.tree import flatten, tree_map, treedef_paths, unflatten
 
 __all__ = [
@@ -241,11 +249,6 @@ def _explain_unkept(node: Tensor, i: int, ans: Any, args: Any, error: Exception)
             f"{error}) while {', '.join(missing)} had not been kept: if the rule reads those "
             f"values, its primitive's defreads declaration must name them"
         ) from error
-
-
-def _graph_node(t: Tensor) -> Tensor:
-    """The node that stands for ``t`` in the graph (itself, unless ``t`` is a handle)."""
-    return t if t._node is None else t._node
 
 
 def _seed_for(out: Tensor, seed: Any, opname: str) -> Tensor:

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.tensor import ShapeOnly, Tensor, _constant, _seq, _state
+from tinymeta.tensor import ShapeOnly, Tensor, _constant, _graph_node, _seq, _state
 
 __all__ = ["Primitive", "describe"]
 
@@ -133,7 +133,7 @@ class Primitive:
                 if type(a._data) is ShapeOnly:
                     a._value()  # raises: a graph node that did not keep its value
                 values.append(a._data)
-                nodes.append(a if a._node is None else a._node)
+                nodes.append(a if a._node is None else a._node)  # _graph_node, inlined
                 if a.requires_grad:
                     needs_grad = True
             else:
@@ -164,8 +164,7 @@ class Primitive:
             slimmed = self.slim(args, out)
             if slimmed is not args:
                 args = slimmed
-                nodes = [a if type(a) is not Tensor or a._node is None else a._node
-                         for a in args]
+                nodes = [_graph_node(a) if type(a) is Tensor else a for a in args]
         if arrays:
             nodes = _frozen(nodes)  # the caller may change its array after we recorded
         if self.reads_values and _keep_read_values(self, args) or out.nbytes < _SMALL:

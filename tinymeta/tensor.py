@@ -434,6 +434,11 @@ class Tensor:
         backward_into_leaves(self, gradient, create_graph)
 
 
+def _graph_node(t: Tensor) -> Tensor:
+    """The node that stands for ``t`` in the graph (itself, unless ``t`` is a handle)."""
+    return t if t._node is None else t._node
+
+
 def _raw(x: Any) -> Any:
     return x._value() if type(x) is Tensor else x
 
