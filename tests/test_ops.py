@@ -22,9 +22,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinymeta as tm
-import tinymeta.primitive
 from tinymeta import ops
 from tinymeta.testing import check_grads
+
+# tiny test arrays take the handle path of MAML's large ones (see conftest.py)
+pytestmark = pytest.mark.usefixtures("split_every_value")
 
 DTYPES = [np.float64, np.float32]
 FORWARD_TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=1e-5, atol=1e-6)}
@@ -96,14 +98,13 @@ def check_op(
     check_grads(fn, args, order=order, **check_kw)
 
     # the same with every input an intermediate result, whose graph node keeps only the
-    # values that declared rules read (Primitive.defreads): a rule that reads a value its
-    # declaration does not name meets a ShapeOnly here instead of numbers
+    # values that declared rules read (Primitive.defreads; this module splits every value,
+    # however small): a rule that reads a value its declaration does not name meets a
+    # ShapeOnly here instead of numbers
     def from_intermediates(*xs):
         return fn(*(ops.multiply(x, 1.0) for x in xs))
 
-    with pytest.MonkeyPatch.context() as patch:  # as the split_every_value fixture
-        patch.setattr(tinymeta.primitive, "_SMALL", 0)  # tiny test arrays get handles too
-        check_grads(from_intermediates, args, order=order, **check_kw)
+    check_grads(from_intermediates, args, order=order, **check_kw)
 
 
 # ---------------------------------------------------------------- unary elementwise
