@@ -343,7 +343,7 @@ def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
     t.op = "leaf"
     t.requires_grad = True
     t.order = _state.backward_order
-    t.name = f"arg{argnum}{path}"
+    t._name = f"arg{argnum}{path}"  # a fresh tensor, not a handle: no node to rename
     return t
 
 
@@ -361,6 +361,8 @@ def _check_callable(f: Any, opname: str) -> None:
 
 
 def _argnums(argnums: Any, nargs: int, opname: str) -> tuple[int, ...]:
+    if type(argnums) is int and 0 <= argnums < nargs:
+        return (argnums,)  # the common case, checked in one line
     single = isinstance(argnums, (int, np.integer)) and not isinstance(argnums, bool)
     nums = (argnums,) if single else argnums
     if not isinstance(nums, tuple) or not all(
@@ -439,11 +441,17 @@ def _gradients(
                 IndependentOutputWarning,
                 stacklevel=stacklevel,  # the user's call of grad / value_and_grad
             )
-        result.append([
-            _cast_like(reached[node], v) if node in reached
-            else _constant(np.zeros(v.shape, dtype=v.dtype))
-            for v, node in zip(vs, ns, strict=True)
-        ])
+        gs = []
+        for v, node in zip(vs, ns, strict=True):
+            g = reached.get(node)
+            if g is None:
+                g = _constant(np.zeros(v.shape, dtype=v.dtype))
+            elif type(g) is np.ndarray and g.dtype == v._data.dtype and g.shape == v.shape:
+                g = _constant(g)  # the usual unrecorded result: nothing to cast or check
+            else:
+                g = _cast_like(g, v)
+            gs.append(g)
+        result.append(gs)
     return result, reaches_outer
 
 
@@ -487,9 +495,13 @@ def value_and_grad(
 
     def value_and_grad_f(*args: Any, **kwargs: Any):
         nums = _argnums(argnums, len(args), opname)
-        with _recording_on():
+        recording = _state.recording  # _recording_on(), inlined: an inner loop calls this
+        _state.recording = True
+        try:
             new_args, variables, treedefs = _prepare(args, nums, opname)
             result = f(*new_args, **kwargs)
+        finally:
+            _state.recording = recording
         if has_aux:
             if not isinstance(result, tuple) or len(result) != 2:
                 raise TypeError(f"{opname}: with has_aux=True the function must return a pair "
