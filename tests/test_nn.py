@@ -177,8 +177,34 @@ def test_adam_keeps_float32_and_accepts_tensors():
     assert out["w"].dtype == np.float32
 
 
+def test_adam_over_a_tree_updates_each_leaf_as_if_alone():
+    # the moments of all leaves share one flat vector: each leaf must still get its own step
+    rng = np.random.default_rng(3)
+    params = {"w0": rng.standard_normal((2, 3)), "b0": rng.standard_normal(3),
+              "w1": rng.standard_normal((3, 1)), "b1": np.zeros(1)}
+    together = Adam(0.05)
+    alone = {k: Adam(0.05) for k in params}
+    p_tree, p_leaf = params, dict(params)
+    for _ in range(3):
+        grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+        p_tree = together.step(p_tree, grads)
+        p_leaf = {k: alone[k].step(p_leaf[k], grads[k]) for k in params}
+    for k in params:
+        assert p_tree[k].shape == params[k].shape
+        np.testing.assert_array_equal(p_tree[k], p_leaf[k])
+        np.testing.assert_array_equal(together.state_dict()["m"][list(params).index(k)],
+                                      alone[k].m[0])
+
+
 def test_adam_errors():
     with pytest.raises(ValueError, match="lr must be positive"):
         Adam(lr=0.0)
     with pytest.raises(ValueError, match="does not match the parameter tree"):
         Adam().step({"w": np.ones(2)}, {"v": np.ones(2)})
+    with pytest.raises(ValueError, match=r"gradient of \['w'\] has shape \(3,\) but the "
+                                         r"parameter has shape \(2,\)"):
+        Adam().step({"w": np.ones(2)}, {"w": np.ones(3)})
+    opt = Adam()
+    opt.step({"w": np.ones(2)}, {"w": np.ones(2)})
+    with pytest.raises(ValueError, match="differ from the first step's"):
+        opt.step({"w": np.ones(4)}, {"w": np.ones(4)})

@@ -16,6 +16,7 @@ deviations, biases zero.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,8 +24,8 @@ import numpy as np
 
 from tinymeta import ops
 from tinymeta.ops import mse_loss
-from tinymeta.tensor import Tensor
-from tinymeta.tree import flatten, tree_map, unflatten
+from tinymeta.tensor import Tensor, _constant, _raw, _state
+from tinymeta.tree import flatten, tree_map, tree_paths, unflatten
 
 __all__ = ["mlp_init", "mlp_apply", "mse_loss", "sgd", "Adam", "ACTIVATIONS"]
 
@@ -85,8 +86,40 @@ def sgd(params: Any, grads: Any, lr: float | Any) -> Any:
     """One SGD step over a tree: ``p - lr * g``. ``lr`` may be a tree (per-parameter rates)."""
     if isinstance(lr, (int, float, np.number)) or (
             isinstance(lr, (np.ndarray, Tensor)) and np.ndim(lr) == 0):
+        if not _state.keep_cut_edges:
+            fast = _untraced_step(params, grads, lr)
+            if fast is not None:
+                return fast
         return tree_map(lambda p, g: p - lr * g, params, grads)
     return tree_map(lambda p, g, a: p - a * g, params, grads, lr)
+
+
+def _untraced_step(params: Any, grads: Any, lr: Any) -> Any:
+    """``p - lr * g`` in numpy when nothing is traced (Reptile, first-order inner loops,
+    adapting at test time): the same values the ops would compute, without two primitive
+    calls per leaf. None when some leaf is traced, or the trees or shapes differ (then the
+    ops run, and say what is wrong)."""
+    p_leaves, treedef = flatten(params)
+    g_leaves, g_def = flatten(grads)
+    if g_def != treedef:
+        return None
+    out = []
+    for p, g in zip(p_leaves, g_leaves, strict=True):
+        wrap = False
+        if type(p) is Tensor:
+            if p.requires_grad or p._inputs is not None:
+                return None
+            p, wrap = p._data, True
+        if type(g) is Tensor:
+            if g.requires_grad or g._inputs is not None:
+                return None
+            g, wrap = g._data, True
+        if type(p) is not np.ndarray or type(g) is not np.ndarray or p.shape != g.shape \
+                or p.dtype != g.dtype:
+            return None
+        step = np.subtract(p, np.multiply(_raw(lr), g))
+        out.append(_constant(step) if wrap else step)
+    return unflatten(treedef, out)
 
 
 class Adam:
@@ -94,6 +127,10 @@ class Adam:
 
     Runs on plain numpy outside any graph: meta-parameters are updated *after*
     the meta-gradient is computed, so nothing here needs differentiating.
+
+    The moments of every leaf live in one flat vector, so a step is ten numpy
+    calls however many leaves the tree has (an MLP has two per layer): the
+    per-call cost, not the arithmetic, is what a step of a small model costs.
     """
 
     def __init__(self, lr: float = 1e-3, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8):
@@ -101,8 +138,9 @@ class Adam:
             raise ValueError(f"Adam: lr must be positive, got {lr}")
         self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
         self.t = 0
-        self.m: list[np.ndarray] | None = None
-        self.v: list[np.ndarray] | None = None
+        self._m: np.ndarray | None = None  # first moments of all leaves, raveled and joined
+        self._v: np.ndarray | None = None
+        self._shapes: list[tuple[int, ...]] = []
 
     def step(self, params: Any, grads: Any) -> Any:
         """Return the updated tree (the input is not modified)."""
@@ -112,19 +150,54 @@ class Adam:
             raise ValueError("Adam.step: gradient tree does not match the parameter tree")
         p_leaves = [np.asarray(p) for p in p_leaves]
         g_leaves = [np.asarray(g) for g in g_leaves]
-        if self.m is None:
-            self.m = [np.zeros_like(p) for p in p_leaves]
-            self.v = [np.zeros_like(p) for p in p_leaves]
+        shapes = [p.shape for p in p_leaves]
+        if not shapes:
+            return unflatten(treedef, [])
+        if [g.shape for g in g_leaves] != shapes:
+            for p, g, path in zip(p_leaves, g_leaves, tree_paths(params), strict=True):
+                if g.shape != p.shape:
+                    raise ValueError(f"Adam.step: the gradient of {path or 'the parameter'} "
+                                     f"has shape {g.shape} but the parameter has shape "
+                                     f"{p.shape}")
+        g = _joined(g_leaves)
+        if self._m is None:
+            self._m, self._v, self._shapes = np.zeros_like(g), np.zeros_like(g), shapes
+        elif shapes != self._shapes:
+            raise ValueError(f"Adam.step: parameter shapes {shapes} differ from the first "
+                             f"step's {self._shapes}; use a new Adam for a new model")
         self.t += 1
         c1 = 1 - self.b1**self.t
         c2 = 1 - self.b2**self.t
-        out = []
-        for i, (p, g) in enumerate(zip(p_leaves, g_leaves, strict=True)):
-            self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
-            self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * g * g
-            step = self.lr * (self.m[i] / c1) / (np.sqrt(self.v[i] / c2) + self.eps)
-            out.append((p - step).astype(p.dtype, copy=False))
-        return unflatten(treedef, out)
+        self._m = self.b1 * self._m + (1 - self.b1) * g
+        self._v = self.b2 * self._v + (1 - self.b2) * g * g
+        step = self.lr * (self._m / c1) / (np.sqrt(self._v / c2) + self.eps)
+        stepped = _split(_joined(p_leaves) - step, shapes)
+        return unflatten(treedef, [q.astype(p.dtype, copy=False)
+                                   for q, p in zip(stepped, p_leaves, strict=True)])
+
+    @property
+    def m(self) -> list[np.ndarray] | None:
+        """The first moment of each leaf (None before the first step)."""
+        return None if self._m is None else _split(self._m, self._shapes)
+
+    @property
+    def v(self) -> list[np.ndarray] | None:
+        """The second moment of each leaf (None before the first step)."""
+        return None if self._v is None else _split(self._v, self._shapes)
 
     def state_dict(self) -> dict[str, Any]:
         return {"t": self.t, "m": self.m, "v": self.v}
+
+
+def _joined(leaves: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate([a.ravel() for a in leaves]) if len(leaves) > 1 else leaves[0].ravel()
+
+
+def _split(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """Views of ``flat`` with the given shapes, in order (``_joined`` undone)."""
+    out, start = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        out.append(flat[start:start + size].reshape(shape))
+        start += size
+    return out
