@@ -129,6 +129,34 @@ def test_sgd_takes_any_scalar_learning_rate(lr):
     np.testing.assert_allclose(out["b"].data, 2.8, rtol=1e-6)
 
 
+@pytest.mark.parametrize("wrap", [np.asarray, tm.tensor], ids=["numpy", "constant"])
+def test_sgd_on_an_untraced_tree_gives_what_the_ops_give(wrap):
+    # the numpy shortcut for untraced trees must match p - lr * g through the ops exactly
+    rng = np.random.default_rng(0)
+    params = {"w": wrap(rng.standard_normal((3, 2)).astype(np.float32)),
+              "b": wrap(rng.standard_normal(2).astype(np.float32))}
+    grads = {"w": tm.tensor(rng.standard_normal((3, 2)).astype(np.float32)),
+             "b": tm.tensor(rng.standard_normal(2).astype(np.float32))}
+    out = sgd(params, grads, 0.01)
+    for k in params:
+        by_ops = tm.subtract(params[k], tm.multiply(0.01, grads[k]))
+        assert isinstance(out[k], tm.Tensor) and not out[k].requires_grad
+        assert out[k].dtype == np.float32
+        np.testing.assert_array_equal(out[k].data, by_ops.data)
+
+
+def test_sgd_with_a_scalar_rate_is_differentiable_in_params():
+    grads = {"w": np.array([0.5, -1.0])}
+    g = tm.grad(lambda p: tm.sum(sgd(p, grads, 0.1)["w"] ** 2))({"w": np.array([1.0, 2.0])})
+    np.testing.assert_allclose(g["w"].data, 2 * (np.array([1.0, 2.0]) - 0.1 * grads["w"]))
+    # and through the gradient itself, as MAML's inner step is
+    def inner(p):
+        step = sgd(p, tm.grad(lambda q: tm.sum(q["w"] ** 3))(p), 0.1)
+        return tm.sum(step["w"])
+    w = np.array([1.0, 2.0])
+    np.testing.assert_allclose(tm.grad(inner)({"w": w})["w"].data, 1 - 0.1 * 6 * w)
+
+
 def test_sgd_is_differentiable_in_params_and_rates():
     grads = {"w": np.array([0.5, -1.0]), "b": np.array(2.0)}
 
