@@ -63,7 +63,7 @@ from tinymeta.tensor import (
     _state,
     switched,
 )
-from tinymeta.tree import flatten, tree_map, treedef_paths, unflatten
+from tinymeta.tree import flatten, treedef_paths, unflatten
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jacobian", "hessian", "hvp", "stop_gradient",
@@ -510,7 +510,8 @@ def value_and_grad(
         else:
             out = result
         out = _scalar_output(out, opname)
-        seed = _constant(np.ones(out.shape, dtype=out.dtype))
+        seed = _constant(np.array(1, dtype=out.dtype) if out.shape == () else
+                         np.ones(out.shape, dtype=out.dtype))  # np.ones: ~2 us for a scalar
         # grad wraps this function, so its caller is one frame further out
         grads, reaches_outer = _gradients(
             [out], [seed], variables, opname, stacklevel=4 if _opname == "grad" else 3)
@@ -664,4 +665,8 @@ def stop_gradient(x: Any) -> Any:
     through it (a "stop" that only stopped one level would be a bug: see the
     tests). It does not keep its input alive, unless ``keep_graph()`` is on.
     """
-    return tree_map(_stop, x)
+    leaves, treedef = flatten(x)
+    if not _state.keep_cut_edges and not any(
+            type(leaf) is Tensor and leaf.requires_grad for leaf in leaves):
+        return x  # nothing to stop (an untraced inner loop): no new tree needed
+    return unflatten(treedef, [_stop(leaf) for leaf in leaves])
