@@ -125,7 +125,8 @@ class Primitive:
                 _check_finite(self.name, np.asarray(out), args)
             return out
         needs_grad = False
-        arrays = False  # numpy arguments: if recorded, copy those the caller can still change
+        arrays = False  # writable numpy arguments: if recorded, copy them (the caller may
+        # still change them); read-only ones, such as a sampled batch, are kept as they are
         values = []
         nodes = []  # what the graph links to: a handle's node, else the argument itself
         for a in args:
@@ -139,7 +140,7 @@ class Primitive:
             else:
                 values.append(a)
                 nodes.append(a)
-                if type(a) is np.ndarray:
+                if type(a) is np.ndarray and a.flags.writeable:
                     arrays = True
         try:
             out = self.forward(*values, **params)
