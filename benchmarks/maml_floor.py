@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["maml_meta_gradient", "task_gradient"]
+__all__ = ["maml_meta_gradient", "reptile_direction", "task_gradient"]
 
 Params = dict[str, np.ndarray]
 
@@ -171,6 +171,29 @@ def maml_meta_gradient(
             adjoint = [(vw - inner_lr * hw, vb - inner_lr * hb)
                        for (vw, vb), (hw, hb) in zip(adjoint, hv, strict=True)]
     return float(loss), _pack([(vw.sum(axis=0), vb.sum(axis=0)) for vw, vb in adjoint])
+
+
+def reptile_direction(
+    params: Params, batch: dict[str, np.ndarray], inner_lr: float = 0.01, steps: int = 5,
+) -> tuple[float, Params]:
+    """(query loss at θ_k, Reptile direction θ − mean_tasks(θ_k)), by hand.
+
+    Same values as ``tinymeta.meta.algorithms.meta_gradient("reptile", ...)``
+    with ``batched=True``: k plain SGD steps per task, nothing to reverse.
+    """
+    xs, ys, xq, yq = (batch[k] for k in ("x_support", "y_support", "x_query", "y_query"))
+    num_tasks = xs.shape[0]
+    theta = [(np.broadcast_to(w, (num_tasks, *w.shape)), np.broadcast_to(b, (num_tasks, *b.shape)))
+             for w, b in _unpack(params)]
+    for _ in range(steps):
+        _, grads, _ = task_gradient(theta, xs, ys)
+        theta = [(w - inner_lr * gw, b - inner_lr * gb)
+                 for (w, b), (gw, gb) in zip(theta, grads, strict=True)]
+    out, _, _ = _forward(theta, xq)
+    r = out - yq
+    loss = float(np.mean(r * r, axis=(1, 2)).sum() / num_tasks)
+    return loss, _pack([(w0 - w.mean(axis=0), b0 - b.mean(axis=0))
+                        for (w0, b0), (w, b) in zip(_unpack(params), theta, strict=True)])
 
 
 def _check(steps: Any = (1, 2, 5)) -> float:

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import tinymeta as tm
-from tinymeta.meta.algorithms import maml_objective
+from tinymeta.meta.algorithms import maml_objective, meta_gradient
 from tinymeta.meta.tasks import Sinusoid
 from tinymeta.nn import mlp_init
 
@@ -42,6 +42,20 @@ def test_floor_equals_tinymeta_float64(problem, steps, first_order):
     for name in grads:
         assert grads[name].shape == np.shape(ref[name])
         np.testing.assert_allclose(grads[name], np.asarray(ref[name]), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("steps", [1, 5])
+def test_reptile_floor_equals_tinymeta_float64(problem, steps):
+    params, batch = problem
+    loss, direction = maml_floor.reptile_direction(params, batch, 0.01, steps)
+    value, ref = meta_gradient("reptile", params, batch, 0.01, steps, batched=True)
+    assert abs(loss - value) <= 1e-10
+    assert set(direction) == set(ref)
+    for name in direction:
+        assert direction[name].shape == ref[name].shape
+        np.testing.assert_allclose(direction[name], ref[name], rtol=0, atol=1e-10)
+    # not trivially zero: the inner steps moved the weights
+    assert max(float(np.max(np.abs(d))) for d in direction.values()) > 1e-3
 
 
 def test_second_order_term_is_not_negligible(problem):
