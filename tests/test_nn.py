@@ -157,6 +157,15 @@ def test_sgd_with_a_scalar_rate_is_differentiable_in_params():
     np.testing.assert_allclose(tm.grad(inner)({"w": w})["w"].data, 1 - 0.1 * 6 * w)
 
 
+def test_sgd_is_differentiable_in_a_scalar_rate_with_untraced_params():
+    # only the rate is traced: the untraced shortcut must not drop it
+    params = {"w": np.array([1.0, 2.0])}
+    grads = {"w": np.array([0.5, -1.0])}
+    g = tm.grad(lambda a: tm.sum(sgd(params, grads, a)["w"] ** 2))(0.1)
+    new_w = params["w"] - 0.1 * grads["w"]
+    np.testing.assert_allclose(float(g), float(np.sum(2 * new_w * -grads["w"])))
+
+
 def test_sgd_is_differentiable_in_params_and_rates():
     grads = {"w": np.array([0.5, -1.0]), "b": np.array(2.0)}
 

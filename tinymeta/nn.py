@@ -99,6 +99,8 @@ def _untraced_step(params: Any, grads: Any, lr: Any) -> Any:
     adapting at test time): the same values the ops would compute, without two primitive
     calls per leaf. None when some leaf is traced, or the trees or shapes differ (then the
     ops run, and say what is wrong)."""
+    if type(lr) is Tensor and (lr.requires_grad or lr._inputs is not None):
+        return None  # a traced rate (differentiating with respect to α)
     p_leaves, treedef = flatten(params)
     g_leaves, g_def = flatten(grads)
     if g_def != treedef:
