@@ -627,6 +627,28 @@ def test_recorded_graph_does_not_see_later_changes_to_the_callers_array():
     assert c.flags.writeable  # the caller's array is left alone
 
 
+def test_recorded_graph_does_not_see_changes_through_a_read_only_views_base():
+    # read-only is not enough: the caller can still write through the view's base
+    w = tm.tensor(np.ones(2), requires_grad=True)
+    base = np.array([1.0, 2.0])
+    view = base.view()
+    view.flags.writeable = False
+    y = tm.sum(w * view)
+    base[:] = 100.0
+    y.backward()
+    np.testing.assert_array_equal(w.grad.data, [1.0, 2.0])
+
+
+def test_a_read_only_array_that_owns_its_data_is_kept_without_a_copy():
+    # a sampled meta-batch is read-only and owns its data: nothing can change it, so the
+    # graph may hold it as it is (no copy per recorded op)
+    w = tm.tensor(np.ones(2), requires_grad=True)
+    c = np.array([1.0, 2.0])
+    c.flags.writeable = False
+    y = w * c
+    assert y.inputs[1] is c
+
+
 def test_jacobian_accepts_numpy_integer_argnums():
     j = tm.jacobian(lambda x: tm.sin(x), argnums=np.int64(0))(np.array([0.0, 1.0]))
     np.testing.assert_allclose(j.data, np.diag(np.cos([0.0, 1.0])))

@@ -43,7 +43,15 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.tensor import ShapeOnly, Tensor, _constant, _graph_node, _seq, _state
+from tinymeta.tensor import (
+    ShapeOnly,
+    Tensor,
+    _changeable,
+    _constant,
+    _graph_node,
+    _seq,
+    _state,
+)
 
 __all__ = ["Primitive", "describe"]
 
@@ -125,8 +133,8 @@ class Primitive:
                 _check_finite(self.name, np.asarray(out), args)
             return out
         needs_grad = False
-        arrays = False  # writable numpy arguments: if recorded, copy them (the caller may
-        # still change them); read-only ones, such as a sampled batch, are kept as they are
+        arrays = False  # numpy arguments the caller can still change: copied if recorded
+        # (read-only arrays that own their data, such as a sampled batch, are kept as they are)
         values = []
         nodes = []  # what the graph links to: a handle's node, else the argument itself
         for a in args:
@@ -140,7 +148,7 @@ class Primitive:
             else:
                 values.append(a)
                 nodes.append(a)
-                if type(a) is np.ndarray and a.flags.writeable:
+                if type(a) is np.ndarray and _changeable(a):
                     arrays = True
         try:
             out = self.forward(*values, **params)
@@ -255,10 +263,11 @@ def _handle(node: Tensor, out: np.ndarray) -> Tensor:
 
 
 def _frozen(args: tuple) -> tuple:
-    """Read-only copies of the writable numpy arrays among ``args`` (a graph must not change)."""
+    """Read-only copies of the numpy arrays among ``args`` that someone could still change
+    (a graph must not change)."""
     out = []
     for a in args:
-        if type(a) is np.ndarray and a.flags.writeable:
+        if type(a) is np.ndarray and _changeable(a):
             a = a.copy()
             a.flags.writeable = False
         out.append(a)

@@ -143,6 +143,15 @@ def _immutable(array: np.ndarray) -> np.ndarray:
     return _readonly(array)
 
 
+def _changeable(array: np.ndarray) -> bool:
+    """Can someone still change ``array``'s values: it is writable, or a read-only
+    view of a writable array (changed through its base)?"""
+    if array.flags.writeable:
+        return True
+    base = array.base
+    return type(base) is np.ndarray and base.flags.writeable
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     if array.flags.writeable:
         array.flags.writeable = False
