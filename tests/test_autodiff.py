@@ -256,6 +256,8 @@ def test_stop_gradient_of_a_tree():
     g = tm.grad(f)({"a": 2.0, "b": 3.0})
     assert float(g["a"]) == 2.0 and float(g["b"]) == 3.0
     assert tm.stop_gradient([1.0, None]) == [1.0, None]  # non-tensors pass through
+    untraced = [np.ones(2)]
+    assert tm.stop_gradient(untraced) is not untraced  # a new tree, as for a traced one
 
 
 def test_stop_gradient_stops_at_two_nesting_levels():

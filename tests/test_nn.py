@@ -145,6 +145,19 @@ def test_sgd_on_an_untraced_tree_gives_what_the_ops_give(wrap):
         np.testing.assert_array_equal(out[k].data, by_ops.data)
 
 
+def test_sgd_with_a_tensor_rate_returns_tensors_as_the_ops_do():
+    out = sgd({"w": np.array([1.0, 2.0])}, {"w": np.array([0.5, -1.0])}, tm.tensor(0.1))
+    assert isinstance(out["w"], tm.Tensor)
+    np.testing.assert_allclose(out["w"].data, [0.95, 2.1])
+
+
+def test_sgd_on_an_untraced_tree_still_checks_for_nans():
+    theta = {"w": tm.tensor(np.array([3e38], np.float32))}
+    g = {"w": tm.tensor(np.array([-3e38], np.float32))}
+    with tm.debug_nans(), pytest.raises(FloatingPointError, match="subtract: produced inf"):
+        sgd(theta, g, 1.0)
+
+
 def test_sgd_with_a_scalar_rate_is_differentiable_in_params():
     grads = {"w": np.array([0.5, -1.0])}
     g = tm.grad(lambda p: tm.sum(sgd(p, grads, 0.1)["w"] ** 2))({"w": np.array([1.0, 2.0])})

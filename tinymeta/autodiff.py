@@ -668,5 +668,5 @@ def stop_gradient(x: Any) -> Any:
     leaves, treedef = flatten(x)
     if not _state.keep_cut_edges and not any(
             type(leaf) is Tensor and leaf.requires_grad for leaf in leaves):
-        return x  # nothing to stop (an untraced inner loop): no new tree needed
+        return unflatten(treedef, leaves)  # nothing to stop: a new tree of the same leaves
     return unflatten(treedef, [_stop(leaf) for leaf in leaves])

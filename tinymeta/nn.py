@@ -86,7 +86,7 @@ def sgd(params: Any, grads: Any, lr: float | Any) -> Any:
     """One SGD step over a tree: ``p - lr * g``. ``lr`` may be a tree (per-parameter rates)."""
     if isinstance(lr, (int, float, np.number)) or (
             isinstance(lr, (np.ndarray, Tensor)) and np.ndim(lr) == 0):
-        if not _state.keep_cut_edges:
+        if not (_state.keep_cut_edges or _state.debug_nans):  # those want every op
             fast = _untraced_step(params, grads, lr)
             if fast is not None:
                 return fast
@@ -107,7 +107,7 @@ def _untraced_step(params: Any, grads: Any, lr: Any) -> Any:
         return None
     out = []
     for p, g in zip(p_leaves, g_leaves, strict=True):
-        wrap = False
+        wrap = type(lr) is Tensor  # the ops return a tensor if any operand is one
         if type(p) is Tensor:
             if p.requires_grad or p._inputs is not None:
                 return None
