@@ -227,23 +227,44 @@ def test_adam_keeps_float32_and_accepts_tensors():
     assert out["w"].dtype == np.float32
 
 
-def test_adam_over_a_tree_updates_each_leaf_as_if_alone():
-    # the moments of all leaves share one flat vector: each leaf must still get its own step
+@pytest.mark.parametrize("dtypes", [("float64",) * 4, ("float32",) * 4,
+                                    ("float32", "float64", "float32", "float64")],
+                         ids=["float64", "float32", "mixed"])
+def test_adam_over_a_tree_updates_each_leaf_as_if_alone(dtypes):
+    # one flat vector for a same-dtype tree, a loop otherwise: each leaf must get exactly
+    # the step, the dtype and the moments that an Adam of its own gives it
     rng = np.random.default_rng(3)
-    params = {"w0": rng.standard_normal((2, 3)), "b0": rng.standard_normal(3),
-              "w1": rng.standard_normal((3, 1)), "b1": np.zeros(1)}
+    shapes = {"w0": (2, 3), "b0": (3,), "w1": (3, 1), "b1": ()}
+    params = {k: rng.standard_normal(s).astype(d)
+              for (k, s), d in zip(shapes.items(), dtypes, strict=True)}
     together = Adam(0.05)
     alone = {k: Adam(0.05) for k in params}
     p_tree, p_leaf = params, dict(params)
     for _ in range(3):
-        grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+        grads = {k: rng.standard_normal(np.shape(v)).astype(np.result_type(v))
+                 for k, v in params.items()}
         p_tree = together.step(p_tree, grads)
         p_leaf = {k: alone[k].step(p_leaf[k], grads[k]) for k in params}
-    for k in params:
-        assert p_tree[k].shape == params[k].shape
+    for i, k in enumerate(params):
+        assert np.shape(p_tree[k]) == shapes[k] and type(p_tree[k]) is type(p_leaf[k])
+        assert np.result_type(p_tree[k]) == np.dtype(dtypes[i])
         np.testing.assert_array_equal(p_tree[k], p_leaf[k])
-        np.testing.assert_array_equal(together.state_dict()["m"][list(params).index(k)],
-                                      alone[k].m[0])
+        np.testing.assert_array_equal(together.m[i], alone[k].m[0])
+        np.testing.assert_array_equal(together.v[i], alone[k].v[0])
+
+
+def test_adam_state_is_live_and_can_be_restored():
+    params, grads = {"a": np.ones(2), "b": np.ones(3)}, {"a": np.ones(2), "b": np.ones(3)}
+    opt = Adam(0.1)
+    opt.step(params, grads)
+    held = opt.state_dict()["m"]
+    opt.step(params, grads)
+    np.testing.assert_allclose(held[0], 0.19)  # the lists are updated in place
+    restored = Adam(0.1)
+    restored.t, restored.m, restored.v = opt.t, [m.copy() for m in opt.m], list(opt.v)
+    np.testing.assert_array_equal(restored.step(params, grads)["a"], opt.step(params, grads)["a"])
+    empty = Adam()
+    assert empty.step({}, {}) == {} and empty.t == 1
 
 
 def test_adam_errors():
@@ -256,5 +277,5 @@ def test_adam_errors():
         Adam().step({"w": np.ones(2)}, {"w": np.ones(3)})
     opt = Adam()
     opt.step({"w": np.ones(2)}, {"w": np.ones(2)})
-    with pytest.raises(ValueError, match="differ from the first step's"):
+    with pytest.raises(ValueError, match="differ from those of the moments"):
         opt.step({"w": np.ones(4)}, {"w": np.ones(4)})
