@@ -641,9 +641,29 @@ def test_recorded_graph_does_not_see_changes_through_a_read_only_views_base():
     np.testing.assert_array_equal(w.grad.data, [1.0, 2.0])
 
 
+@pytest.mark.parametrize("base", ["bytearray", "memmap"])
+def test_recorded_graph_does_not_see_changes_through_a_writable_buffer(base, tmp_path):
+    w = tm.tensor(np.ones(2), requires_grad=True)
+    if base == "bytearray":
+        buffer = bytearray(np.array([1.0, 2.0]).tobytes())
+        view = np.frombuffer(buffer)
+    else:
+        buffer = np.memmap(tmp_path / "m.dat", dtype=np.float64, mode="w+", shape=(2,))
+        buffer[:] = [1.0, 2.0]
+        view = buffer.view(np.ndarray)  # its base is the memmap itself
+    view.flags.writeable = False
+    y = tm.sum(w * view)
+    if base == "bytearray":
+        buffer[:] = np.array([100.0, 100.0]).tobytes()
+    else:
+        buffer[:] = 100.0
+    y.backward()
+    np.testing.assert_array_equal(w.grad.data, [1.0, 2.0])
+
+
 def test_a_read_only_array_that_owns_its_data_is_kept_without_a_copy():
-    # a sampled meta-batch is read-only and owns its data: nothing can change it, so the
-    # graph may hold it as it is (no copy per recorded op)
+    # a sampled meta-batch is read-only and owns its data: nobody can change it without
+    # making it writable again, so the graph may hold it as it is (no copy per recorded op)
     w = tm.tensor(np.ones(2), requires_grad=True)
     c = np.array([1.0, 2.0])
     c.flags.writeable = False

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import tinymeta as tm
+from tinymeta import nn
 from tinymeta.nn import Adam, mlp_apply, mlp_init, sgd
 
 # Var(Z | |Z| <= 2) for a standard normal Z: 1 - 2·2·φ(2) / (Φ(2) − Φ(−2))
@@ -230,11 +231,13 @@ def test_adam_keeps_float32_and_accepts_tensors():
 @pytest.mark.parametrize("dtypes", [("float64",) * 4, ("float32",) * 4,
                                     ("float32", "float64", "float32", "float64")],
                          ids=["float64", "float32", "mixed"])
-def test_adam_over_a_tree_updates_each_leaf_as_if_alone(dtypes):
+def test_adam_over_a_tree_updates_each_leaf_as_if_alone(dtypes, monkeypatch):
     # one flat vector for a same-dtype tree, a loop otherwise: each leaf must get exactly
     # the step, the dtype and the moments that an Adam of its own gives it
+    joins = []
+    monkeypatch.setattr(nn, "_joined", lambda leaves, f=nn._joined: joins.append(1) or f(leaves))
     rng = np.random.default_rng(3)
-    shapes = {"w0": (2, 3), "b0": (3,), "w1": (3, 1), "b1": ()}
+    shapes = {"w0": (2, 3), "b0": (3,), "w1": (3, 1), "b1": (1,)}
     params = {k: rng.standard_normal(s).astype(d)
               for (k, s), d in zip(shapes.items(), dtypes, strict=True)}
     together = Adam(0.05)
@@ -251,6 +254,24 @@ def test_adam_over_a_tree_updates_each_leaf_as_if_alone(dtypes):
         np.testing.assert_array_equal(p_tree[k], p_leaf[k])
         np.testing.assert_array_equal(together.m[i], alone[k].m[0])
         np.testing.assert_array_equal(together.v[i], alone[k].v[0])
+    assert bool(joins) == (len(set(dtypes)) == 1)  # the joined path ran exactly when it should
+
+
+def test_adam_keeps_each_leafs_dtype_whatever_the_hyperparameters_types():
+    # a numpy float64 rate promotes the arithmetic; the parameters must come back float32
+    params = {"a": np.ones(2, np.float32), "b": np.ones(3, np.float32)}
+    out = Adam(np.float64(0.05), b1=np.float64(0.9)).step(params, params)
+    assert out["a"].dtype == np.float32 and out["b"].dtype == np.float32
+
+
+def test_adam_accepts_moments_assigned_as_python_floats():
+    params = {"a": np.ones(2), "b": np.array(1.0)}
+    opt = Adam(0.1)
+    opt.step(params, params)
+    opt.m[1], opt.v[1] = 0.0, 0.0  # as the per-leaf version allowed
+    m, v = 0.1 * 1.0, 0.001 * 1.0  # the second step from zero moments, by hand
+    expected = 1.0 - 0.1 * (m / (1 - 0.9**2)) / (np.sqrt(v / (1 - 0.999**2)) + 1e-8)
+    np.testing.assert_allclose(opt.step(params, params)["b"], expected, rtol=1e-12)
 
 
 def test_adam_state_is_live_and_can_be_restored():

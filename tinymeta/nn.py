@@ -170,15 +170,18 @@ class Adam:
         c1 = 1 - self.b1**self.t
         c2 = 1 - self.b2**self.t
         dtype = p_leaves[0].dtype if p_leaves else None
-        if len(p_leaves) > 1 and all(a.dtype == dtype for a in (
-                *p_leaves, *g_leaves, *self.m, *self.v)):
+        # 0-d leaves take the loop: numpy < 2 promotes a 0-d array by value, a vector not
+        if len(p_leaves) > 1 and all(p.ndim for p in p_leaves) and all(
+                getattr(a, "dtype", None) == dtype for a in (
+                    *p_leaves, *g_leaves, *self.m, *self.v)):
             # one vector for every leaf: the same arithmetic, one call per operation
             g = _joined(g_leaves)
             m = self.b1 * _joined(self.m) + (1 - self.b1) * g
             v = self.b2 * _joined(self.v) + (1 - self.b2) * g * g
             step = self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
             self.m[:], self.v[:] = _split(m, shapes), _split(v, shapes)
-            return unflatten(treedef, _split(_joined(p_leaves) - step, shapes))
+            stepped = (_joined(p_leaves) - step).astype(dtype, copy=False)
+            return unflatten(treedef, _split(stepped, shapes))
         out = []
         for i, (p, g) in enumerate(zip(p_leaves, g_leaves, strict=True)):
             self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
@@ -195,12 +198,11 @@ def _joined(leaves: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([a.ravel() for a in leaves]) if len(leaves) > 1 else leaves[0].ravel()
 
 
-def _split(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[Any]:
-    """Views of ``flat`` with the given shapes, in order (``_joined`` undone); a 0-d
-    shape gives a numpy scalar, as arithmetic on a 0-d array does."""
+def _split(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    """Views of ``flat`` with the given shapes, in order (``_joined`` undone)."""
     out, start = [], 0
     for shape in shapes:
         size = math.prod(shape)
-        out.append(flat[start:start + size].reshape(shape) if shape else flat[start])
+        out.append(flat[start:start + size].reshape(shape))
         start += size
     return out

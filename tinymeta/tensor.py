@@ -144,12 +144,17 @@ def _immutable(array: np.ndarray) -> np.ndarray:
 
 
 def _changeable(array: np.ndarray) -> bool:
-    """Can someone still change ``array``'s values: it is writable, or a read-only
-    view of a writable array (changed through its base)?"""
+    """Can someone still change ``array``'s values without making it writable again: it
+    is writable, or a read-only view of memory that is (a writable array, a bytearray,
+    a memory map), changed through its base?"""
     if array.flags.writeable:
         return True
     base = array.base
-    return type(base) is np.ndarray and base.flags.writeable
+    if base is None or isinstance(base, bytes):
+        return False
+    if isinstance(base, np.ndarray):
+        return _changeable(base)
+    return True  # a buffer we cannot vouch for
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
