@@ -99,29 +99,30 @@ def _untraced_step(params: Any, grads: Any, lr: Any) -> Any:
     adapting at test time): the same values the ops would compute, without two primitive
     calls per leaf. None when some leaf is traced, or the trees or shapes differ (then the
     ops run, and say what is wrong)."""
-    if type(lr) is Tensor and (lr.requires_grad or lr._inputs is not None):
-        return None  # a traced rate (differentiating with respect to α)
+    if _traced(lr):
+        return None  # differentiating with respect to α
     p_leaves, treedef = flatten(params)
     g_leaves, g_def = flatten(grads)
     if g_def != treedef:
         return None
     out = []
     for p, g in zip(p_leaves, g_leaves, strict=True):
-        wrap = type(lr) is Tensor  # the ops return a tensor if any operand is one
-        if type(p) is Tensor:
-            if p.requires_grad or p._inputs is not None:
-                return None
-            p, wrap = p._data, True
-        if type(g) is Tensor:
-            if g.requires_grad or g._inputs is not None:
-                return None
-            g, wrap = g._data, True
+        if _traced(p) or _traced(g):
+            return None
+        # the ops return a tensor if any operand is one
+        wrap = type(lr) is Tensor or type(p) is Tensor or type(g) is Tensor
+        p, g = _raw(p), _raw(g)
         if type(p) is not np.ndarray or type(g) is not np.ndarray or p.shape != g.shape \
                 or p.dtype != g.dtype:
             return None
         step = np.subtract(p, np.multiply(_raw(lr), g))
         out.append(_constant(step) if wrap else step)
     return unflatten(treedef, out)
+
+
+def _traced(x: Any) -> bool:
+    """A tensor the ops must see: it requires grad, or keep_graph() drew its inputs."""
+    return type(x) is Tensor and (x.requires_grad or x._inputs is not None)
 
 
 class Adam:
@@ -175,27 +176,30 @@ class Adam:
                 getattr(a, "dtype", None) == dtype for a in (
                     *p_leaves, *g_leaves, *self.m, *self.v)):
             # one vector for every leaf: the same arithmetic, one call per operation
-            g = _joined(g_leaves)
-            m = self.b1 * _joined(self.m) + (1 - self.b1) * g
-            v = self.b2 * _joined(self.v) + (1 - self.b2) * g * g
-            step = self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+            m, v, p = self._update(_joined(self.m), _joined(self.v), _joined(g_leaves),
+                                   _joined(p_leaves), c1, c2)
             self.m[:], self.v[:] = _split(m, shapes), _split(v, shapes)
-            stepped = (_joined(p_leaves) - step).astype(dtype, copy=False)
-            return unflatten(treedef, _split(stepped, shapes))
+            return unflatten(treedef, _split(p, shapes))
         out = []
         for i, (p, g) in enumerate(zip(p_leaves, g_leaves, strict=True)):
-            self.m[i] = self.b1 * self.m[i] + (1 - self.b1) * g
-            self.v[i] = self.b2 * self.v[i] + (1 - self.b2) * g * g
-            step = self.lr * (self.m[i] / c1) / (np.sqrt(self.v[i] / c2) + self.eps)
-            out.append((p - step).astype(p.dtype, copy=False))
+            self.m[i], self.v[i], p = self._update(self.m[i], self.v[i], g, p, c1, c2)
+            out.append(p)
         return unflatten(treedef, out)
+
+    def _update(self, m: Any, v: Any, g: np.ndarray, p: np.ndarray, c1: float,
+                c2: float) -> tuple[Any, Any, np.ndarray]:
+        """(new m, new v, new p) for one leaf or for all of them joined."""
+        m = self.b1 * m + (1 - self.b1) * g
+        v = self.b2 * v + (1 - self.b2) * g * g
+        step = self.lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+        return m, v, (p - step).astype(p.dtype, copy=False)
 
     def state_dict(self) -> dict[str, Any]:
         return {"t": self.t, "m": self.m, "v": self.v}
 
 
-def _joined(leaves: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate([a.ravel() for a in leaves]) if len(leaves) > 1 else leaves[0].ravel()
+def _joined(leaves: list[Any]) -> np.ndarray:
+    return np.concatenate([np.ravel(a) for a in leaves])
 
 
 def _split(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
