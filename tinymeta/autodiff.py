@@ -268,6 +268,8 @@ def _seed_for(out: Tensor, seed: Any, opname: str) -> Tensor:
 
 def _cast_like(g: Any, target: Tensor) -> Tensor:
     """The cotangent reaching ``target`` as a tensor of its dtype (and its shape, checked)."""
+    if type(g) is np.ndarray and g.dtype == target._data.dtype and g.shape == target.shape:
+        return _constant(g)  # the usual unrecorded result: nothing to cast or check
     recorded = isinstance(g, Tensor)
     if not recorded:  # an unrecorded backward pass returns numpy
         g = np.asarray(g)
@@ -441,17 +443,11 @@ def _gradients(
                 IndependentOutputWarning,
                 stacklevel=stacklevel,  # the user's call of grad / value_and_grad
             )
-        gs = []
-        for v, node in zip(vs, ns, strict=True):
-            g = reached.get(node)
-            if g is None:
-                g = _constant(np.zeros(v.shape, dtype=v.dtype))
-            elif type(g) is np.ndarray and g.dtype == v._data.dtype and g.shape == v.shape:
-                g = _constant(g)  # the usual unrecorded result: nothing to cast or check
-            else:
-                g = _cast_like(g, v)
-            gs.append(g)
-        result.append(gs)
+        result.append([
+            _cast_like(reached[node], v) if node in reached
+            else _constant(np.zeros(v.shape, dtype=v.dtype))
+            for v, node in zip(vs, ns, strict=True)
+        ])
     return result, reaches_outer
 
 
