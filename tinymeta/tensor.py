@@ -135,20 +135,21 @@ class ShapeOnly:
 
 
 def _immutable(array: np.ndarray) -> np.ndarray:
-    """``array`` read-only for good: a view of a writable array (reshape of an
-    intermediate) could be made writable again through its base, so it becomes a copy."""
-    base = array.base
-    if type(base) is np.ndarray and base.flags.writeable:
+    """``array`` read-only for good: a view of memory someone can still change (the
+    reshape of a writable intermediate, a bytearray) is copied first."""
+    if _base_changeable(array):
         array = array.copy()
     return _readonly(array)
 
 
 def _changeable(array: np.ndarray) -> bool:
     """Can someone still change ``array``'s values without making it writable again: it
-    is writable, or a read-only view of memory that is (a writable array, a bytearray,
-    a memory map), changed through its base?"""
-    if array.flags.writeable:
-        return True
+    is writable, or a view of memory that is (a writable array, a bytearray, a memory
+    map), changed through its base?"""
+    return array.flags.writeable or _base_changeable(array)
+
+
+def _base_changeable(array: np.ndarray) -> bool:
     base = array.base
     if base is None or isinstance(base, bytes):
         return False
