@@ -35,6 +35,7 @@ from pathlib import Path
 
 import maml_floor
 import numpy as np
+from reproduce_sinusoid import DTYPE, NAMES, REPTILE_INNER_STEPS, replace_section
 
 from tinymeta import allocator
 from tinymeta.meta.algorithms import ALGORITHMS
@@ -45,15 +46,13 @@ from tinymeta.nn import Adam
 ROOT = Path(__file__).resolve().parent.parent
 FULL_RUN = 70_000  # the paper's number of meta-iterations
 TARGET_MINUTES = 5.0  # issue 3: a full run per algorithm in under 5 minutes
-REPTILE_STEPS = 5
-NAMES = {"maml": "MAML", "fomaml": "FOMAML", "reptile": "Reptile", "metasgd": "Meta-SGD",
-         "pretrain": "pretrained"}
 FLOORS = ("maml", "fomaml", "reptile")  # the algorithms maml_floor.py writes out by hand
 
 
 def config(algo: str, iterations: int, seed: int) -> TrainConfig:
-    return TrainConfig(algo=algo, iterations=iterations, seed=seed, dtype="float32",
-                       inner_steps=REPTILE_STEPS if algo == "reptile" else 1)
+    """The reproduction's settings (``reproduce_sinusoid.py``) for ``algo``."""
+    return TrainConfig(algo=algo, iterations=iterations, seed=seed, dtype=DTYPE,
+                       inner_steps=REPTILE_INNER_STEPS if algo == "reptile" else 1)
 
 
 def tinymeta_seconds(algo: str, iterations: int, seed: int) -> float:
@@ -69,7 +68,7 @@ def floor_seconds(algo: str, iterations: int, seed: int) -> float:
     rng = np.random.default_rng(seed + 1)
     start = time.perf_counter()
     for _ in range(iterations):
-        batch = tasks.sample(cfg.meta_batch, cfg.shots, rng=rng, dtype=np.float32)
+        batch = tasks.sample(cfg.meta_batch, cfg.shots, rng=rng, dtype=np.dtype(cfg.dtype))
         if algo == "reptile":
             _, g = maml_floor.reptile_direction(params, batch, cfg.inner_lr, cfg.inner_steps)
         else:
@@ -111,7 +110,7 @@ def markdown(times: dict[str, list[float]], algos: list[str], iterations: int, r
         f"`tinymeta.allocator`). One process, {rounds} rounds of {iterations} iterations of "
         f"every algorithm, interleaved; medians over rounds. An iteration samples a meta-batch, "
         f"takes its meta-gradient and steps Adam, as `meta_train` does (K = 10, α = 0.01, "
-        f"meta-batch 25, 1 inner step, Reptile {REPTILE_STEPS}; float32, batched). The floor "
+        f"meta-batch 25, 1 inner step, Reptile {REPTILE_INNER_STEPS}; {DTYPE}, batched). The floor "
         f"runs the same loop with the meta-gradient written by hand in numpy "
         f"(`benchmarks/maml_floor.py`).",
         "",
@@ -125,7 +124,8 @@ def markdown(times: dict[str, list[float]], algos: list[str], iterations: int, r
         cells = [f"{1e3 * floor:.2f}", minutes(floor), f"{t / floor:.2f}×"] if floor else \
             ["—", "—", "—"]
         spread = f"{1e3 * min(times[algo]):.2f}–{1e3 * max(times[algo]):.2f}"
-        name = "Reptile (5 inner steps)" if algo == "reptile" else NAMES[algo]
+        name = (f"Reptile ({REPTILE_INNER_STEPS} inner steps)" if algo == "reptile"
+                else NAMES[algo])
         lines.append(f"| {name} | {1e3 * t:.2f} | {minutes(t)} | " + " | ".join(cells)
                      + f" | {spread} |")
     over = [NAMES[a] for a in algos if med[a] * FULL_RUN / 60 > TARGET_MINUTES]
@@ -171,8 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     print(body)
     results = args.results or (None if args.quick else ROOT / "docs" / "results.md")
     if results is not None:
-        from reproduce_sinusoid import replace_section
-
         replace_section(results, "training-time", body)
         print(f"\nwrote {results}")
     return 0
