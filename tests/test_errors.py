@@ -197,11 +197,6 @@ def test_vjp_rejects_non_tensor_outputs():
         tm.jacobian(lambda x: [x, 3.0])(1.0)
 
 
-def test_empty_container_has_nothing_to_differentiate():
-    with pytest.raises(TypeError, match="argument 0 is an empty container"):
-        tm.grad(lambda p: 1.0)([])
-
-
 def test_requires_grad_needs_a_float_dtype():
     with pytest.raises(TypeError, match="requires_grad=True needs a floating dtype, got int64"):
         tm.tensor(np.array([1, 2]), requires_grad=True, dtype=np.int64)
@@ -281,7 +276,7 @@ def test_writing_into_tensor_data_raises():
         "gradient of sum"])
 def test_op_outputs_and_gradients_are_read_only(make):
     out = make(tm.tensor([1.0, 2.0, 3.0], requires_grad=True))
-    for array in (out.data, np.asarray(out)):
+    for array in (out.data, np.asarray(tm.stop_gradient(out))):
         with pytest.raises(ValueError, match="read-only"):
             array[0] = 99.0
 

@@ -789,3 +789,117 @@ def test_matmul_outer_product_path_equals_numpy(dtype):
     np.testing.assert_array_equal(out.data, np.matmul(a, b))
     assert out.dtype == dtype and out.shape == (3, 4, 5, 2)
     check_grads(lambda x, y: tm.matmul(x, y), (a, b), order=2)
+
+
+# ---------------------------------------------------------------- every op, float32, order 3
+def _pos(shape):
+    return lambda rng: rng.uniform(0.5, 1.5, shape)
+
+
+def _nonzero(shape):
+    return lambda rng: draw(rng, "nonzero", shape)
+
+
+def _distinct(shape):
+    return lambda rng: draw(rng, "distinct", shape)
+
+
+# name: (function of the inputs, input makers). Every public op has a row (checked below),
+# so adding an op is its declaration plus one row here.
+EVERY_OP = {
+    "abs": (tm.abs, [_nonzero((3,))]),
+    "add": (tm.add, [_pos((2, 3)), _pos((3,))]),
+    "cos": (tm.cos, [_pos((3,))]),
+    "divide": (tm.divide, [_pos((2, 3)), _pos((3,))]),
+    "exp": (tm.exp, [_pos((3,))]),
+    "expm1": (tm.expm1, [_pos((3,))]),
+    "log": (tm.log, [_pos((3,))]),
+    "log1p": (tm.log1p, [_pos((3,))]),
+    "maximum": (tm.maximum, [lambda r: np.array([0.1, 2.0]), lambda r: np.array([1.0, 0.5])]),
+    "minimum": (tm.minimum, [lambda r: np.array([0.1, 2.0]), lambda r: np.array([1.0, 0.5])]),
+    "multiply": (tm.multiply, [_pos((2, 3)), _pos((3,))]),
+    "negative": (tm.negative, [_pos((3,))]),
+    "power": (tm.power, [_pos((3,)), _pos((3,))]),
+    "power-int": (lambda x: tm.power(x, 3), [_pos((3,))]),
+    "relu": (tm.relu, [_nonzero((3,))]),
+    "sigmoid": (tm.sigmoid, [_pos((3,))]),
+    "sign": (tm.sign, [_nonzero((3,))]),
+    "sin": (tm.sin, [_pos((3,))]),
+    "sqrt": (tm.sqrt, [_pos((3,))]),
+    "square": (tm.square, [_pos((3,))]),
+    "subtract": (tm.subtract, [_pos((2, 3)), _pos((3,))]),
+    "tanh": (tm.tanh, [_pos((3,))]),
+    "where": (lambda x, y: tm.where(np.array([True, False, True]), x, y),
+              [_pos((3,)), _pos((3,))]),
+    "dot": (tm.dot, [_pos((2, 3)), _pos((3, 2))]),
+    "linear": (tm.linear, [_pos((2, 3)), _pos((3, 4)), _pos((4,))]),
+    "matmul": (tm.matmul, [_pos((2, 2, 3)), _pos((3, 2))]),
+    "vdot": (tm.vdot, [_pos((3,)), _pos((3,))]),
+    "cross_entropy": (lambda z: tm.cross_entropy(z, np.array([0, 2])), [_pos((2, 3))]),
+    "mse_loss": (tm.mse_loss, [_pos((2, 3)), _pos((2, 3))]),
+    "log_softmax": (tm.log_softmax, [_pos((2, 3))]),
+    "logsumexp": (lambda x: tm.logsumexp(x, axis=1), [_pos((2, 3))]),
+    "max": (lambda x: tm.max(x, axis=0), [_distinct((2, 3))]),
+    "mean": (lambda x: tm.mean(x, axis=(0, 2)), [_pos((2, 3, 2))]),
+    "min": (lambda x: tm.min(x, axis=1), [_distinct((2, 3))]),
+    "softmax": (tm.softmax, [_pos((2, 3))]),
+    "sum": (lambda x: tm.sum(x, axis=1, keepdims=True), [_pos((2, 3))]),
+    "astype": (lambda x: tm.astype(x, dtype=x.dtype), [_pos((3,))]),
+    "broadcast_to": (lambda x: tm.broadcast_to(x, (2, 3)), [_pos((3,))]),
+    "concatenate": (lambda x, y: tm.concatenate([x, y], axis=1), [_pos((2, 1)), _pos((2, 2))]),
+    "expand_dims": (lambda x: tm.expand_dims(x, 1), [_pos((3,))]),
+    "getitem": (lambda x: x[np.array([0, 0, 2])] * x[::-1], [_pos((3,))]),
+    "reshape": (lambda x: tm.reshape(x, (3, 2)), [_pos((2, 3))]),
+    "scatter_add": (lambda x: tm.scatter_add(x, index=np.array([0, 0]), shape=(3,)),
+                    [_pos((2,))]),
+    "squeeze": (tm.squeeze, [_pos((1, 3))]),
+    "stack": (lambda x, y: tm.stack([x, y], axis=1), [_pos((3,)), _pos((3,))]),
+    "sum_to_shape": (lambda x: tm.sum_to_shape(x, shape=(3,)), [_pos((2, 3))]),
+    "swapaxes": (lambda x: tm.swapaxes(x, 0, 1), [_pos((2, 3))]),
+    "transpose": (tm.transpose, [_pos((2, 3))]),
+}
+
+
+def test_every_public_op_has_a_row():
+    rows = {name.split("-")[0] for name in EVERY_OP}
+    assert sorted(set(ops.__all__) - rows) == []
+
+
+def _smooth_scalar(fn):
+    """x, y, ... ↦ a scalar whose derivatives of every order involve fn's rules."""
+    return lambda *xs: tm.sum(tm.sin(fn(*xs)))
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_OP))
+def test_every_op_keeps_float32_to_third_order_without_casts(name, rng, monkeypatch):
+    fn, makers = EVERY_OP[name]
+    args = [np.asarray(m(rng), dtype=np.float32) for m in makers]
+    casts = []
+    astype_forward = ops.astype.forward
+
+    def counting(x, dtype):
+        if np.result_type(x) != np.dtype(dtype):
+            casts.append((np.result_type(x), np.dtype(dtype)))
+        return astype_forward(x, dtype)
+
+    monkeypatch.setattr(ops.astype, "forward", counting)
+    f = _smooth_scalar(fn)
+    assert fn(*args).dtype == np.float32
+    # derivatives of order 1..3 of a random directional slice, all in float32
+    direction = [rng.standard_normal(a.shape).astype(np.float32) for a in args]
+
+    def along(t):
+        return f(*(a + t * d for a, d in zip(args, direction, strict=True)))
+
+    g = along
+    for order in (1, 2, 3):
+        g = tm.grad(g)
+        value = g(np.float32(0.1))
+        assert value.dtype == np.float32, f"order {order} of {name}: {value.dtype}"
+    assert casts == [], f"{name} cast: {casts}"
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_OP))
+def test_every_op_is_right_to_third_order(name, rng):
+    fn, makers = EVERY_OP[name]
+    check_grads(_smooth_scalar(fn), tuple(m(rng) for m in makers), order=3)

@@ -63,10 +63,10 @@ from tinymeta.tensor import (
     _state,
     switched,
 )
-from tinymeta.tree import flatten, treedef_paths, unflatten
+from tinymeta.tree import flatten, tree_map, treedef_paths, unflatten
 
 __all__ = [
-    "grad", "value_and_grad", "vjp", "jacobian", "hessian", "hvp", "stop_gradient",
+    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "stop_gradient",
     "keep_graph", "debug_nans", "IndependentOutputWarning", "backward_node_count",
 ]
 
@@ -165,8 +165,13 @@ def _walk(
             if type(p) is Tensor and p.requires_grad:
                 if p in relevant:
                     is_relevant = True
-                    if vjps[i] is not None:
-                        edges.append(i)
+                    if i >= len(vjps) or vjps[i] is None:
+                        raise NotImplementedError(
+                            f"the primitive {node.op!r} has no VJP rule for its argument {i}, "
+                            f"which the gradient needs (it depends on a differentiated "
+                            f"value); give the primitive a rule for every argument "
+                            f"(defvjp(rule_0, rule_1, ...))")
+                    edges.append(i)
                 else:
                     reads_outer = True
         if is_relevant:
@@ -214,6 +219,7 @@ def _run_backward(
             if raw:
                 ans = node._data
                 args = [p._data if type(p) is Tensor else p for p in inputs]
+                _state.backward_of = node  # for debug_nans' message only
             else:
                 _state.backward_order = node.order + 1
                 _state.backward_of = node
@@ -316,7 +322,7 @@ _identity.defreads(())
 def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
     """A fresh tensor to differentiate with respect to (see the module docstring)."""
     if isinstance(leaf, Tensor):
-        if leaf.dtype.kind not in "fc":
+        if leaf.dtype.kind != "f":
             raise TypeError(
                 f"{opname}: cannot differentiate with respect to argument {argnum}{path}, "
                 f"a tensor of dtype "
@@ -329,13 +335,16 @@ def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
         data = leaf._data
     elif isinstance(leaf, (float, np.floating)) and not isinstance(leaf, bool):
         data = np.asarray(leaf, dtype=np.result_type(leaf))
-    elif isinstance(leaf, np.ndarray) and leaf.dtype.kind in "fc":
+    elif isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f":
         data = np.array(leaf)  # copy: the graph must not change if the caller's array does
     else:
         kind = (f"a numpy array of dtype {leaf.dtype}" if isinstance(leaf, np.ndarray)
                 else f"{type(leaf).__name__} {leaf!r}")
         hint = (" (write 3.0 rather than 3)"
                 if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool) else "")
+        if isinstance(leaf, (complex, np.complexfloating)) or (
+                isinstance(leaf, np.ndarray) and leaf.dtype.kind == "c"):
+            hint = " (tinymeta is real-valued: complex numbers have no gradient here)"
         raise TypeError(
             f"{opname}: cannot differentiate with respect to argument {argnum}{path}, "
             f"which is {kind}; "
@@ -397,10 +406,7 @@ def _prepare(args: tuple, nums: tuple[int, ...], opname: str):
     variables: list[list[Tensor]] = []
     treedefs = []
     for n in nums:
-        leaves, treedef = flatten(args[n])
-        if not leaves:
-            raise TypeError(f"{opname}: argument {n} is an empty container; nothing to "
-                            f"differentiate")
+        leaves, treedef = flatten(args[n])  # an empty container: an empty gradient
         paths = treedef_paths(treedef)
         vs = [_variable(leaf, opname, n, p) for leaf, p in zip(leaves, paths, strict=True)]
         variables.append(vs)
@@ -436,7 +442,7 @@ def _gradients(
         reached = _run_backward(order, seed_map, create_graph)
     result = []
     for n, (vs, ns) in enumerate(zip(variables, nodes, strict=True)):
-        if warn and not any(node in reached for node in ns):
+        if warn and ns and not any(node in reached for node in ns):
             warnings.warn(
                 f"{opname}: the output does not depend on differentiated argument {n}; "
                 f"its gradient is zero",
@@ -453,10 +459,15 @@ def _gradients(
 
 def _scalar_output(out: Any, opname: str) -> Tensor:
     if not isinstance(out, Tensor):
-        if isinstance(out, (float, int, np.number)) or (
-            isinstance(out, np.ndarray) and out.size == 1
+        if isinstance(out, (float, np.floating)) or (
+            isinstance(out, np.ndarray) and out.size == 1 and out.dtype.kind == "f"
         ):
             return _constant(np.asarray(out, dtype=float))  # a constant: gradient zero
+        if isinstance(out, (bool, int, complex, np.number, np.bool_, np.ndarray)):
+            kind = out.dtype if isinstance(out, np.ndarray) else type(out).__name__
+            raise TypeError(
+                f"{opname}: the function returned {kind} {out!r}; a gradient needs a real "
+                f"floating-point scalar output (return a float, or a float tensor)")
         raise TypeError(
             f"{opname}: the function must return a scalar tensor, got {type(out).__name__}"
             + ("; with has_aux=True return (scalar, aux)" if isinstance(out, tuple) else "")
@@ -467,9 +478,9 @@ def _scalar_output(out: Any, opname: str) -> Tensor:
             f"grad is only defined for scalar outputs: use tm.jacobian(f) for the full "
             f"Jacobian, or tm.vjp(f, x) with a cotangent of shape {out.shape}"
         )
-    if out.dtype.kind not in "fc":
+    if out.dtype.kind != "f":
         raise TypeError(f"{opname}: the function returned dtype {out.dtype}; a gradient needs a "
-                        f"floating-point output")
+                        f"real floating-point output")
     return out
 
 
@@ -569,6 +580,43 @@ def _vjp(f: Callable, args: tuple, nums: tuple[int, ...], opname: str) -> tuple[
     return out, vjp_fn
 
 
+def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
+    """Forward-mode product: ``(f(*primals), J·tangents)`` without forming the Jacobian J.
+
+    ``primals`` and ``tangents`` are sequences with one entry per argument of ``f``;
+    each tangent has the structure and shapes of its primal. Built from two reverse
+    passes (the "double-VJP trick"): u ↦ Jᵀu is linear in u, so the VJP of that map
+    at any u, applied to the tangents, is J·tangents. Both passes are recorded when
+    an outer transform differentiates, so ``jvp`` composes with ``grad`` to any order.
+    """
+    _check_callable(f, "jvp")
+    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
+        raise TypeError(f"jvp: primals and tangents must be tuples (one entry per argument "
+                        f"of f), got {type(primals).__name__} and {type(tangents).__name__}")
+    if len(primals) != len(tangents) or not primals:
+        raise ValueError(f"jvp: need one tangent per primal and at least one primal, got "
+                         f"{len(primals)} primals and {len(tangents)} tangents")
+    for n, (p, t) in enumerate(zip(primals, tangents, strict=True)):
+        p_leaves, p_def = flatten(p)
+        t_leaves, t_def = flatten(t)
+        if p_def != t_def or [np.shape(a) for a in p_leaves] != [np.shape(b) for b in t_leaves]:
+            raise ValueError(f"jvp: tangent {n} must have the structure and shapes of primal "
+                             f"{n}: {[np.shape(a) for a in p_leaves]} vs "
+                             f"{[np.shape(b) for b in t_leaves]}")
+    primals = tuple(primals)
+    out, pullback = _vjp(f, primals, tuple(range(len(primals))), "jvp")
+    out_leaves, out_def = flatten(out)
+    zeros = unflatten(out_def, [np.zeros(o.shape, dtype=o.dtype) for o in out_leaves])
+    _, pullback_of_pullback = _vjp(pullback, (zeros,), (0,), "jvp")
+    (tangent_out,) = pullback_of_pullback(tuple(tangents))
+    if not any(type(leaf) is Tensor and leaf.requires_grad
+               for leaf in flatten((primals, tangents))[0]):
+        # nobody can differentiate the results further: free their graphs
+        out, tangent_out = tree_map(
+            lambda t: t.detach() if isinstance(t, Tensor) else t, (out, tangent_out))
+    return out, tangent_out
+
+
 def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, _opname: str = "jacobian"):
     """Return a function computing the Jacobian of ``f`` by one VJP per output element.
 
@@ -626,9 +674,13 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
     x_leaves, x_def = flatten(x)
     v_leaves, v_def = flatten(v)
     if x_def != v_def or [np.shape(a) for a in x_leaves] != [np.shape(b) for b in v_leaves]:
+        def shapes(leaves, treedef):
+            paths = treedef_paths(treedef) if leaves else []
+            return ", ".join(f"{p or 'x'}: {np.shape(a)}" for p, a in zip(paths, leaves,
+                                                                        strict=True))
         raise ValueError(
-            f"hvp: v must have the structure and shapes of x: x has "
-            f"{[np.shape(a) for a in x_leaves]}, v has {[np.shape(b) for b in v_leaves]}"
+            f"hvp: v must have the structure and shapes of x: x has {{{shapes(x_leaves, x_def)}}}"
+            f", v has {{{shapes(v_leaves, v_def)}}}"
         )
 
     def g_dot_v(y):

@@ -51,6 +51,7 @@ from tinymeta.tensor import (
     _graph_node,
     _seq,
     _state,
+    holds_traced,
 )
 
 __all__ = ["Primitive", "describe"]
@@ -146,9 +147,16 @@ class Primitive:
                 if a.requires_grad:
                     needs_grad = True
             else:
+                kind = type(a)
+                if kind is list or kind is tuple:
+                    if holds_traced(a):  # numpy would drop the graph: stack it, recorded
+                        return self(*_packed(args), **params)
+                elif kind is complex or (kind is np.ndarray and a.dtype.kind == "c"):
+                    raise TypeError(f"{self.name}: got a complex value ({describe(a)}); "
+                                    f"tinymeta is real-valued")
                 values.append(a)
                 nodes.append(a)
-                if type(a) is np.ndarray and _changeable(a):
+                if kind is np.ndarray and _changeable(a):
                     arrays = True
         try:
             out = self.forward(*values, **params)
@@ -202,6 +210,14 @@ class Primitive:
         if t.order:
             _state.backward_nodes += 1
         return t
+
+
+def _packed(args: tuple) -> tuple:
+    """``args`` with every (nested) list or tuple that holds a traced tensor stacked into
+    one tensor by the recorded ``stack`` op, so its derivative is right at every order."""
+    from tinymeta.ops.shape import pack  # ops are built on this module
+
+    return tuple(pack(a) if type(a) in (list, tuple) and holds_traced(a) else a for a in args)
 
 
 def _keep_read_values(prim: Primitive, args: tuple) -> bool:
@@ -295,7 +311,11 @@ def _remember_for_drawing(t: Tensor, name: str, args: tuple, params: dict) -> No
 def _check_finite(name: str, out: np.ndarray, args: tuple) -> None:
     if out.dtype.kind in "fc" and not np.isfinite(out).all():
         backward = _state.backward_order or _state.raw
-        where = "a backward pass" if backward else "the forward pass"
+        where = "the forward pass"
+        if backward:
+            rule_of = _state.backward_of
+            where = ("a backward pass" if rule_of is None else
+                     f"a backward pass, in the VJP rule of {rule_of.op!r}")
         bad = "nan" if np.isnan(out).any() else "inf"
         shown = ", ".join(describe(a) for a in args)
         raise FloatingPointError(

@@ -164,7 +164,7 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
-_FLOAT_KINDS = "fc"
+_FLOAT_KINDS = "f"  # tinymeta is real-valued: complex numbers are refused
 
 
 class Tensor:
@@ -271,6 +271,14 @@ class Tensor:
         return self._value().item()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        if self.requires_grad:
+            # numpy would compute on the bare values and the gradient would silently vanish
+            raise TypeError(
+                f"cannot convert a traced tensor (shape {self.shape}, made by {self.op}) to a "
+                f"numpy array: the result would not be differentiated. Use tinymeta's function "
+                f"of the same name (tm.sum, tm.stack, ...) to stay in the graph, or leave it "
+                f"explicitly with .numpy() or tm.stop_gradient(x)"
+            )
         value = self._value()
         if dtype is not None and dtype != value.dtype:
             return value.astype(dtype)
@@ -506,15 +514,37 @@ def _as_array(data: Any, dtype: Any, opname: str) -> np.ndarray:
         else:
             raise TypeError(
                 f"{opname}: unsupported dtype {array.dtype} from {type(data).__name__}; "
-                f"expected numbers"
+                f"expected real numbers (tinymeta does not differentiate complex values)"
             )
+    elif array.dtype.kind == "c":
+        raise TypeError(f"{opname}: complex dtype {array.dtype}: tinymeta is real-valued")
     return array
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """Make a tensor. Integer/bool data become float64 unless ``dtype`` says otherwise;
-    float32 data stays float32."""
+    float32 data stays float32.
+
+    A (nested) list of tensors that are being differentiated is stacked by a recorded op,
+    as ``tm.stack`` would: ``tm.tensor([x, 2 * x])`` keeps its gradient.
+    """
+    if isinstance(data, (list, tuple)) and holds_traced(data):
+        out = ops.shape.pack(data)
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = ops.astype(out, dtype=np.dtype(dtype))
+        return out
     return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def holds_traced(seq: Any) -> bool:
+    """Does a (nested) list or tuple hold a tensor that requires grad?"""
+    for item in seq:
+        if type(item) is Tensor:
+            if item.requires_grad:
+                return True
+        elif isinstance(item, (list, tuple)) and holds_traced(item):
+            return True
+    return False
 
 
 from tinymeta import ops  # noqa: E402  (ops needs Tensor; Tensor's operators need ops)

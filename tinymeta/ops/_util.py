@@ -8,7 +8,11 @@ from typing import Any
 import numpy as np
 
 from tinymeta.primitive import describe
-from tinymeta.tensor import ShapeOnly, Tensor  # ShapeOnly: the ops import it from here
+from tinymeta.tensor import (  # ShapeOnly: the ops import it from here
+    ShapeOnly,
+    Tensor,
+    holds_traced,
+)
 
 BROADCAST_RULE = (
     "numpy broadcasting aligns shapes from the last axis and needs each pair of sizes "
@@ -40,6 +44,9 @@ def shape_of(x: Any) -> tuple[int, ...]:
     kind = type(x)
     if kind is np.ndarray or kind is Tensor or kind is ShapeOnly:
         return x.shape
+    if (kind is list or kind is tuple) and holds_traced(x):
+        # np.shape would convert the tensors to arrays; the op will stack them (pack)
+        return (len(x), *shape_of(x[0]))
     return np.shape(x)
 
 

@@ -13,6 +13,7 @@ shape, its cotangent is summed back down to x's shape.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -133,11 +134,29 @@ subtract.slim = _slim_subtract
 
 
 def _power_vjp_base(g, ans, x, y):
-    return unbroadcast(multiply(g, multiply(y, power(x, subtract(y, 1)))), shape_of(x))
+    # d x**y / dx = y x**(y-1). For a Python exponent c it is computed in Python, so the
+    # rule adds no array that would change numpy's type promotion (float32 ** int64 is
+    # float64), and the exact cases are taken exactly: x**0 has derivative 0 (not
+    # 0 * 0**-1 = nan at x = 0), x**1 has derivative 1 and x**2 has 2x, as x * x does.
+    if isinstance(y, (int, float)) and not isinstance(y, bool):
+        if y == 0:
+            return unbroadcast(multiply(g, 0.0), shape_of(x))
+        if y == 1:
+            return unbroadcast(g, shape_of(x))
+        local = multiply(x, 2.0) if y == 2 else multiply(power(x, y - 1), y)
+        return unbroadcast(multiply(g, local), shape_of(x))
+    yd = _data(y)
+    local = multiply(y, power(x, subtract(y, 1.0)))
+    if np.any(yd == 0):  # 0 * 0**-1 would be nan where the exact derivative is 0
+        local = where(yd == 0, 0.0, local)
+    return unbroadcast(multiply(g, local), shape_of(x))
 
 
 def _power_vjp_exponent(g, ans, x, y):
     # d x**y / dy = log(x) x**y; where x <= 0 the log is undefined: use log(1) = 0 there
+    if isinstance(x, (int, float)) and not isinstance(x, bool):  # a Python base: stay weak
+        return unbroadcast(multiply(g, multiply(ans, math.log(x) if x > 0 else 0.0)),
+                           shape_of(y))
     xd = _data(x)
     safe_x = where(xd > 0, x, 1.0) if np.any(xd <= 0) else x
     return unbroadcast(multiply(g, multiply(log(safe_x), ans)), shape_of(y))

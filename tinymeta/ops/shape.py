@@ -271,6 +271,21 @@ _stack.defvjp(_stack_vjp)
 _stack.vjp_takes_argnum = True
 
 
+def pack(seq: Any) -> Tensor:
+    """A (nested) list or tuple of tensors, arrays and numbers as one tensor, stacked by
+    recorded ``stack`` ops (what ``np.array`` does to a nested list, but differentiable).
+    Python numbers take the dtype the tensors and arrays give (float32 stays float32)."""
+    items = [pack(s) if isinstance(s, (list, tuple)) else s for s in seq]
+    if not items:
+        raise ValueError("cannot stack an empty list holding tensors")
+    arrays = [s for s in items if isinstance(s, (Tensor, np.ndarray, np.generic))]
+    dtype = np.result_type(*(s.dtype for s in arrays),
+                          *(s for s in items if isinstance(s, (int, float))))
+    items = [s if isinstance(s, (Tensor, np.ndarray)) else np.asarray(s, dtype=dtype)
+             for s in items]
+    return _stack(*items, axis=0)
+
+
 def _sequence(arrays: Any, opname: str) -> tuple:
     if isinstance(arrays, (Tensor, np.ndarray)) or not hasattr(arrays, "__len__"):
         raise TypeError(

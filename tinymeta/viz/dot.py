@@ -123,7 +123,8 @@ def _node_label(n: Node, graph: Graph, value: bool = True) -> str:
     if n.role == "output":
         lines = [("b", "output"), ("", _literal_args(n, graph))]
         if value and n.value is not None and np.size(n.value) == 1:
-            lines.append(("small", f"= {float(np.asarray(n.value).ravel()[0]):.4g}"))
+            number = float(np.ravel(getattr(n.value, "data", n.value))[0])  # .data: no graph
+            lines.append(("small", f"= {number:.4g}"))
     lines.append(("", shape))
     if n.order:
         vjp_of = graph.nodes[n.backward_of].op if n.backward_of else None
