@@ -51,6 +51,7 @@ import maml_floor
 import mlp_grad
 import numpy as np
 import peers
+from plain_maml import maml_objective_plain
 
 import tinymeta as tm
 from tinymeta import allocator
@@ -61,6 +62,7 @@ from tinymeta.nn import mlp_init
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = "numpy floor"
 BATCHED, LOOP = "tinymeta batched", "tinymeta task loop"
+PLAIN = "tinymeta plain user code"  # batched, written with @, **, relu and mean
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
 
 
@@ -209,6 +211,7 @@ class Suite:
     def run_maml(self) -> None:
         s = self.setup
         value_and_grad = tm.value_and_grad(maml_objective)
+        plain_value_and_grad = tm.value_and_grad(maml_objective_plain)
         for dtype in (np.float32, np.float64):
             params, batch = self.problem(dtype)
             for algo in ("maml", "fomaml"):
@@ -224,8 +227,10 @@ class Suite:
                             p, b, s.inner_lr, k, fo, True),
                         LOOP: lambda p=params, b=batch, k=k, fo=fo: value_and_grad(
                             p, b, s.inner_lr, k, fo, False),
+                        PLAIN: lambda p=params, b=batch, k=k, fo=fo: plain_value_and_grad(
+                            p, b, s.inner_lr, k, fo),
                     }
-                    outs = {FLOOR: lambda o: o, BATCHED: _tm_out, LOOP: _tm_out}
+                    outs = {FLOOR: lambda o: o, BATCHED: _tm_out, LOOP: _tm_out, PLAIN: _tm_out}
                     for name in self.peers:
                         if name in peers.MAML_BUILDERS:
                             start = time.perf_counter()
@@ -408,7 +413,7 @@ def _cell(t: float | None, floor: float) -> str:
 
 def markdown(suite: Suite, setup: Setup, info: dict, load: tuple, command: str,
              elapsed: float) -> str:
-    names = [FLOOR, BATCHED, LOOP, *(p for p in suite.peers if p in peers.MAML_BUILDERS)]
+    names = [FLOOR, BATCHED, PLAIN, LOOP, *(p for p in suite.peers if p in peers.MAML_BUILDERS)]
     arch = "→".join(map(str, setup.sizes))
     date = datetime.date.today().isoformat()
     lines = [

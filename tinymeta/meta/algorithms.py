@@ -129,6 +129,12 @@ def reptile_direction(
     return _reptile(params, batch, inner_lr, steps, batched, activation)[0]
 
 
+def _value(a: Any) -> np.ndarray:
+    """The numpy value of a result, leaving the graph on purpose (Reptile's direction and
+    the meta-gradient handed to the optimiser are plain arrays)."""
+    return a.data if isinstance(a, tm.Tensor) else np.asarray(a)
+
+
 def _reptile(
     params: Any, batch: dict[str, np.ndarray], inner_lr: float, steps: int, batched: bool,
     activation: str,
@@ -139,15 +145,15 @@ def _reptile(
         theta = _broadcast_tasks(params, xs.shape[0])
         adapted = adapt(theta, xs, ys, inner_lr, steps, True, activation)
         # np.mean's own arithmetic without its Python wrapper (six calls per iteration)
-        mean_adapted = tree_map(lambda a: np.add.reduce(np.asarray(a), 0) / xs.shape[0], adapted)
+        mean_adapted = tree_map(lambda a: np.add.reduce(_value(a), 0) / xs.shape[0], adapted)
         loss = _query_loss(adapted, xq, yq, activation)
     else:
         runs = [adapt(params, xs[t], ys[t], inner_lr, steps, True, activation)
                 for t in range(xs.shape[0])]
-        mean_adapted = tree_map(lambda *a: np.mean([np.asarray(v) for v in a], axis=0), *runs)
+        mean_adapted = tree_map(lambda *a: np.mean([_value(v) for v in a], axis=0), *runs)
         loss = sum(_query_loss(r, xq[t], yq[t], activation) for t, r in enumerate(runs))
         loss = loss / len(runs)
-    return tree_map(lambda p, a: np.asarray(p) - a, params, mean_adapted), loss
+    return tree_map(lambda p, a: _value(p) - a, params, mean_adapted), loss
 
 
 def meta_gradient(
@@ -172,4 +178,4 @@ def meta_gradient(
     else:
         raise ValueError(f"meta_gradient: unknown algorithm {algo!r}; choose one of "
                          f"{', '.join(ALGORITHMS)}")
-    return float(value), tree_map(lambda a: np.asarray(a), g)
+    return float(value), tree_map(_value, g)
