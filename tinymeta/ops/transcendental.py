@@ -110,8 +110,14 @@ arctan2 = Primitive(
 )
 
 
+def _squared(x: Any) -> Any:
+    # a Python number is squared by Python: square(1.7) would be a 0-d float64 array, which
+    # (unlike the number) is not weak and would turn a float32 sum into float64
+    return x * x if isinstance(x, (int, float)) else square(x)
+
+
 def _radius_squared(x1: Any, x2: Any) -> Any:
-    return add(square(x1), square(x2))
+    return add(_squared(x1), _squared(x2))
 
 
 arctan2.defvjp(
