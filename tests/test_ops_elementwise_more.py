@@ -287,6 +287,17 @@ def test_logaddexp_is_stable_for_large_inputs():
         np.testing.assert_allclose(gb.data, [0.5, 0.0, 0.5, 0.0], atol=1e-30)
 
 
+def test_logaddexp_with_minus_infinity_is_the_identity_at_every_order():
+    # log-space accumulations start from -inf: logaddexp(x, -inf) = x, derivatives 1 and 0
+    x = np.array([0.0, -3.0, 2.5])
+    f = lambda a: tm.sum(T.logaddexp(a, -np.inf))  # noqa: E731
+    np.testing.assert_array_equal(T.logaddexp(x, -np.inf).data, x)
+    np.testing.assert_array_equal(tm.grad(f)(x).data, np.ones(3))
+    np.testing.assert_array_equal(tm.hessian(f)(x).data, np.zeros((3, 3)))
+    g = tm.grad(lambda b: tm.sum(T.logaddexp(x, b)))(np.full(3, -np.inf))
+    np.testing.assert_array_equal(g.data, np.zeros(3))
+
+
 def test_inverse_functions_are_infinite_at_the_edge_not_nan():
     with np.errstate(divide="ignore"):
         for fn, edge in [(T.arcsin, 1.0), (T.arccos, -1.0), (T.arctanh, 1.0), (T.arccosh, 1.0)]:
@@ -310,6 +321,7 @@ def _float32_cases():
         cases[name] = (fn, f32(*binary_inputs(rng, name, ((2, 3), (3,)))))
         x1 = f32(binary_inputs(rng, name, ((3,), ()))[0])[0]
         cases[name + " with a Python number"] = (lambda a, fn=fn: fn(a, 1.7), (x1,))
+    cases["hypot at the origin"] = (T.hypot, f32([0.0, 1.0, 0.0], [0.0, 2.0, -1.0]))
     cases["clip"] = (R.clip, f32(*clip_inputs(rng, ((2, 3), (3,), ()))))
     cases["clip with Python bounds"] = (lambda a: R.clip(a, -0.5, 0.5),
                                         f32(rng.uniform(-1.5, 1.5, 4)))
