@@ -1,52 +1,42 @@
-"""tinymeta's primitives under numpy's names; see the submodules for their VJP rules."""
+"""tinymeta's primitives under numpy's names; see the submodules for their VJP rules.
 
-from tinymeta.ops.elementwise import (
-    abs,
-    add,
-    cos,
-    divide,
-    exp,
-    expm1,
-    log,
-    log1p,
-    maximum,
-    minimum,
-    multiply,
-    negative,
-    power,
-    relu,
-    sigmoid,
-    sign,
-    sin,
-    sqrt,
-    square,
-    subtract,
-    tanh,
-    where,
-)
-from tinymeta.ops.linalg import dot, linear, matmul, vdot
-from tinymeta.ops.losses import cross_entropy, mse_loss
-from tinymeta.ops.reductions import log_softmax, logsumexp, max, mean, min, softmax, sum
-from tinymeta.ops.shape import (
-    astype,
-    broadcast_to,
-    concatenate,
-    expand_dims,
-    getitem,
-    reshape,
-    scatter_add,
-    squeeze,
-    stack,
-    sum_to_shape,
-    swapaxes,
-    transpose,
-)
+Each submodule lists its public ops in ``__all__``; this package exports exactly
+those (so an op is exported by being declared in its module), and gives
+``Tensor`` the methods and operators numpy's arrays have (``x.sum()``, ``x % y``).
+"""
 
-__all__ = [
-    "abs", "add", "cos", "divide", "exp", "expm1", "log", "log1p", "maximum", "minimum",
-    "multiply", "negative", "power", "relu", "sigmoid", "sign", "sin", "sqrt", "square",
-    "subtract", "tanh", "where", "dot", "linear", "matmul", "vdot", "cross_entropy", "mse_loss",
-    "log_softmax", "logsumexp", "max", "mean", "min", "softmax", "sum", "astype",
-    "broadcast_to", "concatenate", "expand_dims", "getitem", "reshape", "scatter_add",
-    "squeeze", "stack", "sum_to_shape", "swapaxes", "transpose",
-]
+from tinymeta.ops import (
+    elementwise,
+    linalg,
+    losses,
+    reductions,
+    rounding,
+    shape,
+    transcendental,
+)
+from tinymeta.tensor import Tensor
+
+_MODULES = (elementwise, transcendental, rounding, linalg, losses, reductions, shape)
+__all__ = [name for module in _MODULES for name in module.__all__]
+globals().update({name: getattr(module, name) for module in _MODULES for name in module.__all__})
+
+# ndarray methods that are tinymeta ops of the same name (first argument: the tensor)
+_METHODS = ("sum", "mean", "max", "min", "prod", "cumsum", "cumprod", "std", "var", "trace",
+            "clip", "round", "squeeze", "swapaxes", "ravel", "flatten", "repeat", "sort",
+            "argsort", "diagonal", "dot", "exp", "log", "tanh")
+
+
+def _method(fn):
+    def method(self, *args, **kwargs):
+        return fn(self, *args, **kwargs)
+
+    method.__name__, method.__doc__ = fn.__name__, fn.__doc__
+    return method
+
+
+for _name in _METHODS:
+    if _name in globals() and not hasattr(Tensor, _name):
+        setattr(Tensor, _name, _method(globals()[_name]))
+Tensor.__mod__ = lambda self, other: rounding.mod(self, other)
+Tensor.__rmod__ = lambda self, other: rounding.mod(other, self)
+Tensor.__round__ = lambda self, ndigits=None: rounding.round(self, ndigits or 0)
