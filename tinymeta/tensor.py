@@ -1,79 +1,90 @@
-"""Tensor: a read-only numpy array plus the node that made it.
+"""Tensor: a read-only numpy array, and the graph node of the op that made it.
 
-tinymeta records one define-by-run graph. Every primitive op whose inputs
-include a tensor that *requires grad* returns a tensor that remembers
+tinymeta records one define-by-run graph, as micrograd and PyTorch do. A
+tensor is a value plus, if it is being differentiated, a ``Node``:
 
-    op         the primitive's name ("multiply", "matmul", ...)
-    _inputs    the arguments it was called with (tensors, arrays, numbers; for
-               a handle, below, its node stands in its place)
-    _vjps      one vector-Jacobian-product rule per argument
-    _params    static keyword arguments (axis, shape, ...)
+    Tensor   the value (a read-only numpy array) the user holds
+    Node     what the graph remembers of the op that made it: the primitive,
+             the nodes of its inputs, its static parameters, and the *saved
+             values*: only the input values (and output) that its VJP rules
+             will read
 
-so the graph is nothing more than each tensor's inputs, as in micrograd. A
-tensor that requires no grad is a constant: it records nothing and keeps
-nothing alive.
+A tensor with a node "requires grad"; one without is a constant, which
+records nothing and keeps nothing alive. Leaves (the values ``grad``
+differentiates with respect to) have a node with no inputs.
 
-Each recorded tensor also carries what a reader of the graph wants to know:
+Saved values are the engine's one memory rule, as PyTorch's saved tensors:
+``multiply``'s rules read both inputs, ``add``'s read only their shapes, so an
+``add`` node keeps no values at all, and a value that no rule reads dies
+with the last tensor the user holds of it. A rule is handed an ``Unsaved``
+(shape and dtype only) for what its node did not save. That is what keeps
+first-order MAML's memory flat in the number of inner steps: the chain
+θ₀ → θ₁ → … of updates θᵢ = θᵢ₋₁ − α·stop_gradient(g) keeps only shapes.
 
-    _seq         creation order; a tensor can only depend on older tensors
-    scope        the ``name_scope`` it was made in ("inner step 1")
-    order        0 for forward ops; 1 + the order of the node whose VJP made
-                 it for tensors made by a backward pass (an inner gradient of
-                 MAML has order 1, a Hessian-vector product order 2)
-    backward_of  for a backward-made tensor, the tensor whose VJP made it
+Every node also knows what a reader of the graph wants: its name scope
+(``with tm.name_scope("inner step 1")``), its creation number ``seq`` (a node
+only depends on older nodes), and its derivative ``order``: 0 for the forward
+pass, 1 + the order of the node whose VJP rule made it for nodes a recorded
+backward pass creates (MAML's inner gradient has order 1).
 
-A recorded op whose VJP rules never read its output (of 4 kB or more)
-returns a *handle*: a tensor like any other, whose ``_node`` is a twin that
-stands for it in the graph and keeps only its shape (``ShapeOnly``) unless a
-later rule needs the value. So values no rule reads die with the handles
-that hold them (``primitive.py`` explains the bookkeeping).
-
-Whether anything is recorded at all is decided by a small global state kept
-in this module (``_state``): ops record only while ``_state.recording`` is
-true, and the backward pass switches it off unless someone above will
-differentiate what it computes. ``autodiff.py`` explains that decision.
+The switches that decide what is recorded live in ``recording`` below, the
+one place for them. This module knows no ops: the operators (``+``, ``@``, …)
+and methods (``.sum()``) are attached by ``tinymeta.ops``, ``backward`` by
+``tinymeta.autodiff``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Tensor", "tensor", "name_scope", "no_grad", "is_tensor"]
+__all__ = ["Tensor", "Node", "Unsaved", "tensor", "name_scope", "no_grad", "is_tensor",
+           "recording", "holds_traced"]
 
 
-class _State:
-    """Process-wide recording switches (tinymeta is single-threaded by design)."""
+class Recording:
+    """The recording switches (tinymeta is single-threaded by design).
 
-    __slots__ = (
-        "recording",
-        "scope",
-        "scopes",
-        "backward_order",
-        "backward_of",
-        "keep_cut_edges",
-        "debug_nans",
-        "backward_nodes",
-        "raw",
-    )
+    enabled        ops whose inputs require grad record nodes (off: ``no_grad``)
+    numpy_only     a backward pass nobody will differentiate is running: primitives
+                   take and return bare numpy arrays, nothing is recorded
+    order, rule_of while a recorded backward pass runs a VJP rule: the order of the
+                   nodes it makes, and the node whose rule it is
+    scope          the current ``name_scope`` path ("inner step 1/query")
+    observers      callbacks told of every op (``tm.observe``: how pictures are made)
+    check_nans     raise at the first nan/inf (``tm.debug_nans``)
+    backward_nodes how many nodes recorded backward passes have made (for teaching)
+    """
 
     def __init__(self) -> None:
-        self.recording = True  # ops record nodes for inputs that require grad
+        self.enabled = True
+        self.numpy_only = False
+        self.order = 0
+        self.rule_of: Node | None = None
         self.scopes: list[str] = []
-        self.scope = ""  # "/".join(scopes), cached because every node reads it
-        self.backward_order = 0  # >0 while a recorded backward pass runs a VJP
-        self.backward_of: Tensor | None = None
-        self.keep_cut_edges = False  # stop_gradient remembers its input (rendering)
-        self.debug_nans = False
-        self.backward_nodes = 0  # how many nodes backward passes have recorded
-        self.raw = False  # primitives take and return bare numpy (unrecorded backward)
+        self.scope = ""
+        self.observers: list[Callable[..., None]] = []
+        self.check_nans = False
+        self.backward_nodes = 0
+
+    @contextmanager
+    def set(self, **values: Any) -> Iterator[None]:
+        """Set switches for the duration of a block."""
+        previous = {name: getattr(self, name) for name in values}
+        for name, value in values.items():
+            setattr(self, name, value)
+        try:
+            yield
+        finally:
+            for name, value in previous.items():
+                setattr(self, name, value)
 
 
-_state = _State()
+recording = Recording()
 _seq = itertools.count()
 
 
@@ -82,207 +93,152 @@ def name_scope(name: str) -> Iterator[None]:
     """Tag every node made inside the block with ``name`` (nested scopes join with "/")."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name_scope: name must be a non-empty str, got {name!r}")
-    _state.scopes.append(name)
-    _state.scope = "/".join(_state.scopes)
+    recording.scopes.append(name)
+    recording.scope = "/".join(recording.scopes)
     try:
         yield
     finally:
-        _state.scopes.pop()
-        _state.scope = "/".join(_state.scopes)
-
-
-@contextmanager
-def switched(flag: str, value: bool) -> Iterator[None]:
-    """Set one of the recording switches in ``_state`` for the duration of a block."""
-    previous = getattr(_state, flag)
-    setattr(_state, flag, value)
-    try:
-        yield
-    finally:
-        setattr(_state, flag, previous)
+        recording.scopes.pop()
+        recording.scope = "/".join(recording.scopes)
 
 
 def no_grad():
     """Run ops without recording: results are constants (like ``torch.no_grad``).
-
-    The transforms (``grad`` and friends) still record their own forward pass inside it.
-    """
-    return switched("recording", False)
+    The transforms (``grad`` and friends) still record their own forward pass inside it."""
+    return recording.set(enabled=False)
 
 
-class ShapeOnly:
-    """Stands in a recorded graph for a value that no VJP rule will read: its shape and
-    dtype only, so that rules can still unbroadcast to it."""
+class Unsaved:
+    """What a VJP rule is handed for a value its node did not save: shape and dtype."""
 
     __slots__ = ("shape", "dtype")
 
     def __init__(self, shape: tuple[int, ...], dtype: Any) -> None:
         self.shape, self.dtype = shape, dtype
 
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: int(np.prod(self.shape)))
 
     def __repr__(self) -> str:
-        return f"ShapeOnly({self.shape}, {self.dtype})"
+        return f"Unsaved({self.shape}, {self.dtype})"
 
 
-def _immutable(array: np.ndarray) -> np.ndarray:
-    """``array`` read-only for good: a view of memory someone can still change (the
-    reshape of a writable intermediate, a bytearray) is copied first."""
-    if _base_changeable(array):
-        array = array.copy()
-    return _readonly(array)
+class Node:
+    """One recorded op: its primitive, the nodes of its inputs (None for constants), the
+    values its rules read (``saved``, one per input, and ``ans``), and labels."""
 
+    __slots__ = ("primitive", "inputs", "saved", "ans", "params", "shape", "dtype", "scope",
+                 "order", "rule_of", "seq", "name", "grad")
 
-def _changeable(array: np.ndarray) -> bool:
-    """Can someone still change ``array``'s values without making it writable again: it
-    is writable, or a view of memory that is (a writable array, a bytearray, a memory
-    map), changed through its base?"""
-    return array.flags.writeable or _base_changeable(array)
+    def __init__(self, primitive: Any, inputs: tuple, saved: tuple, ans: Any, params: dict,
+                 shape: tuple[int, ...], dtype: Any) -> None:
+        self.primitive, self.inputs, self.saved, self.ans = primitive, inputs, saved, ans
+        self.params, self.shape, self.dtype = params, shape, dtype
+        self.scope, self.order, self.rule_of = recording.scope, recording.order, recording.rule_of
+        self.seq = next(_seq)
+        self.name: str | None = None
+        self.grad: Tensor | None = None  # a leaf's accumulated gradient (Tensor.backward)
 
+    @property
+    def op(self) -> str:
+        return "leaf" if self.primitive is None else self.primitive.name
 
-def _base_changeable(array: np.ndarray) -> bool:
-    base = array.base
-    if base is None or isinstance(base, bytes):
-        return False
-    if isinstance(base, np.ndarray):
-        return _changeable(base)
-    return True  # a buffer we cannot vouch for
+    def __repr__(self) -> str:
+        return f"<node {self.op} {self.shape} #{self.seq}>"
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
-    if array.flags.writeable:
-        array.flags.writeable = False
+    """``array`` made read-only for good: a view of memory someone else can still write
+    (a slice of a writable array, a bytearray) is copied first."""
+    base = array.base
+    if base is not None and not isinstance(base, bytes) and (
+            not isinstance(base, np.ndarray) or base.flags.writeable):
+        array = array.copy()
+    array.flags.writeable = False
     return array
 
 
-_FLOAT_KINDS = "f"  # tinymeta is real-valued: complex numbers are refused
-
-
 class Tensor:
-    """A read-only numpy array, and (if it requires grad) the op that made it.
+    """A read-only numpy array, and (if it requires grad) the node that made it.
 
     Build one with ``tm.tensor(data, requires_grad=False, dtype=None)``.
     """
 
-    __slots__ = (
-        "_data",
-        "_inputs",
-        "_vjps",
-        "_params",
-        "op",
-        "requires_grad",
-        "grad",
-        "_seq",
-        "scope",
-        "order",
-        "backward_of",
-        "_name",
-        "_node",
-        "__weakref__",
-    )
-    # numpy must hand binary operators back to us (ndarray + Tensor -> Tensor.__radd__)
-    __array_ufunc__ = None
+    __slots__ = ("_value", "node", "__weakref__")
+    __array_ufunc__ = None  # numpy hands operators back to us (tinymeta installs dispatch)
 
-    def __init__(
-        self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
-    ) -> None:
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
+                 name: str | None = None) -> None:
         array = _as_array(data, dtype, "tensor")
-        if requires_grad and array.dtype.kind not in _FLOAT_KINDS:
-            raise TypeError(
-                f"tensor: requires_grad=True needs a floating dtype, got {array.dtype}; "
-                f"pass dtype=np.float64 (or float32)"
-            )
-        _init_constant(self, _readonly(array))
-        if requires_grad:
-            self.op = "leaf"
-            self.requires_grad = True
+        if requires_grad and array.dtype.kind != "f":
+            raise TypeError(f"tensor: requires_grad=True needs a floating dtype, got "
+                            f"{array.dtype}; pass dtype=np.float64 (or float32)")
+        self._value = _readonly(array)
+        self.node = Node(None, (), (), None, {}, array.shape, array.dtype) if requires_grad \
+            else None
         self.name = name
+
+    @classmethod
+    def _make(cls, value: np.ndarray, node: Node | None) -> Tensor:
+        """A tensor of a value the engine just computed (no checks, no copy)."""
+        t = cls.__new__(cls)
+        t._value, t.node = value, node
+        return t
+
+    requires_grad = property(lambda self: self.node is not None)
+    shape = property(lambda self: self._value.shape)
+    dtype = property(lambda self: self._value.dtype)
+    ndim = property(lambda self: self._value.ndim)
+    size = property(lambda self: self._value.size)
+    op = property(lambda self: "constant" if self.node is None else self.node.op)
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient ``backward()`` accumulated into this leaf (None before)."""
+        return None if self.node is None else self.node.grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if self.node is None:
+            raise AttributeError("grad: only a tensor that requires grad has a gradient")
+        self.node.grad = value
 
     @property
     def name(self) -> str | None:
         """A label for pictures (``tm.grad`` names its variables ``arg0['w1']``)."""
-        return self._name
+        return None if self.node is None else self.node.name
 
     @name.setter
     def name(self, value: str | None) -> None:
-        self._name = value
-        if self._node is not None:  # a handle: the graph shows its node
-            self._node._name = value
+        if self.node is not None:
+            self.node.name = value
 
-    def _value(self) -> np.ndarray:
-        """The numpy value; a clear error for a graph node that did not keep it."""
-        if type(self._data) is ShapeOnly:
-            raise ValueError(
-                f"this graph node's value ({self._data.shape}, {self._data.dtype}, made by "
-                f"{self.op}) was not kept: no VJP rule reads it. Values you hold are kept; "
-                f"to inspect every node of a graph, build it under tm.keep_graph()"
-            )
-        return self._data
-
-    # -- numpy-like read-only views -------------------------------------------------
     @property
     def data(self) -> np.ndarray:
-        """The value as a read-only numpy array (writing into it raises ValueError).
-
-        A view of a read-only array: even ``data.flags.writeable = True`` is refused.
-        """
-        return _immutable(self._value()).view()
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self._data.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
-
-    @property
-    def ndim(self) -> int:
-        return self._data.ndim
-
-    @property
-    def size(self) -> int:
-        return self._data.size
-
-    def __len__(self) -> int:
-        if self._data.ndim == 0:
-            raise TypeError("len() of a 0-d tensor")
-        return self._data.shape[0]
+        """The value as a read-only numpy array (writing into it raises ValueError)."""
+        if self._value.flags.writeable:
+            self._value = _readonly(self._value)
+        return self._value.view()
 
     def numpy(self) -> np.ndarray:
-        """A writable copy of the value."""
-        return np.array(self._value())
+        """A writable copy of the value: the explicit way out of the graph."""
+        return np.array(self._value)
 
     def item(self) -> float:
-        if self._data.size != 1:
-            raise ValueError(
-                f"item: only a tensor with one element converts to a Python scalar, "
-                f"got shape {self.shape}"
-            )
-        return self._value().item()
+        if self.size != 1:
+            raise ValueError(f"item: only a tensor with one element converts to a Python "
+                             f"scalar, got shape {self.shape}")
+        return self._value.item()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        if self.requires_grad:
-            # numpy would compute on the bare values and the gradient would silently vanish
+        if self.node is not None:
+            # numpy would compute on the bare value and the gradient would silently vanish
             raise TypeError(
                 f"cannot convert a traced tensor (shape {self.shape}, made by {self.op}) to a "
                 f"numpy array: the result would not be differentiated. Use tinymeta's function "
                 f"of the same name (tm.sum, tm.stack, ...) to stay in the graph, or leave it "
-                f"explicitly with .numpy() or tm.stop_gradient(x)"
-            )
-        value = self._value()
-        if dtype is not None and dtype != value.dtype:
-            return value.astype(dtype)
-        return _immutable(value)
+                f"explicitly with .numpy() or tm.stop_gradient(x)")
+        return self.data if dtype is None or dtype == self.dtype else self._value.astype(dtype)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -291,239 +247,91 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
-        if self._data.size != 1:
-            raise ValueError(
-                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
-                f"use .data.any() or .data.all()"
-            )
-        return bool(self._value())
+        if self.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             f"use .data.any() or .data.all()")
+        return bool(self._value)
 
-    __hash__ = object.__hash__  # identity: tensors are graph nodes
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
 
-    @property
-    def is_leaf(self) -> bool:
-        return self._vjps is None
+    __hash__ = object.__hash__  # identity: a tensor is one value, not its contents
 
-    # -- the node, read-only, for renderers and the curious ------------------------
-    @property
-    def inputs(self) -> tuple:
-        """The arguments of the op that made this tensor (tensors, arrays, numbers); () for
-        leaves and constants."""
-        return self._inputs or ()
+    # comparisons give constant bool tensors: they have no derivative
+    def _compare(self, other: Any, fn: Callable) -> Tensor:
+        return Tensor._make(np.asarray(fn(self._value, _value_of(other))), None)
 
-    @property
-    def op_params(self) -> dict:
-        """The op's static keyword arguments (axis, shape, ...)."""
-        return dict(self._params or {})
-
-    @property
-    def seq(self) -> int:
-        """Creation number: a tensor depends only on tensors with smaller numbers."""
-        return self._seq
-
-    @property
-    def vjp_rules(self) -> tuple:
-        """One VJP rule per input (None where no gradient flows); () for leaves."""
-        return self._vjps or ()
+    __lt__ = lambda self, o: self._compare(o, np.less)  # noqa: E731
+    __le__ = lambda self, o: self._compare(o, np.less_equal)  # noqa: E731
+    __gt__ = lambda self, o: self._compare(o, np.greater)  # noqa: E731
+    __ge__ = lambda self, o: self._compare(o, np.greater_equal)  # noqa: E731
+    __eq__ = lambda self, o: self._compare(o, np.equal)  # type: ignore  # noqa: E731
+    __ne__ = lambda self, o: self._compare(o, np.not_equal)  # type: ignore  # noqa: E731
 
     def detach(self) -> Tensor:
         """The same value as a constant (no graph, no gradient)."""
-        return _constant(self._value())
+        return Tensor._make(self._value, None)
 
     def __repr__(self) -> str:
-        if type(self._data) is ShapeOnly:
-            return f"tensor(<value not kept>, shape={self.shape}, op={self.op!r})"
-        body = np.array2string(self._data, precision=6, separator=", ", threshold=20,
+        body = np.array2string(self._value, precision=6, separator=", ", threshold=20,
                                prefix="tensor(")
         extra = ""
-        if self.requires_grad:
-            extra = f", op={self.op!r}" if self._vjps is not None else ", requires_grad=True"
-        if self._data.dtype != np.float64:
-            extra += f", dtype={self._data.dtype}"
+        if self.node is not None:
+            extra = ", requires_grad=True" if self.node.primitive is None else f", op={self.op!r}"
+        if self.dtype != np.float64:
+            extra += f", dtype={self.dtype}"
         return f"tensor({body}{extra})"
 
-    # -- operators: thin aliases of the primitives in tinymeta.ops ------------------
-    def __add__(self, other):
-        return ops.add(self, other)
 
-    def __radd__(self, other):
-        return ops.add(other, self)
-
-    def __sub__(self, other):
-        return ops.subtract(self, other)
-
-    def __rsub__(self, other):
-        return ops.subtract(other, self)
-
-    def __mul__(self, other):
-        return ops.multiply(self, other)
-
-    def __rmul__(self, other):
-        return ops.multiply(other, self)
-
-    def __truediv__(self, other):
-        return ops.divide(self, other)
-
-    def __rtruediv__(self, other):
-        return ops.divide(other, self)
-
-    def __pow__(self, other):
-        return ops.power(self, other)
-
-    def __rpow__(self, other):
-        return ops.power(other, self)
-
-    def __matmul__(self, other):
-        return ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return ops.matmul(other, self)
-
-    def __neg__(self):
-        return ops.negative(self)
-
-    def __pos__(self):
-        return self
-
-    def __abs__(self):
-        return ops.abs(self)
-
-    def __getitem__(self, index):
-        return ops.getitem(self, index)
-
-    # comparisons give constant bool tensors (no derivative)
-    def __lt__(self, other):
-        return _constant(self._value() < _raw(other))
-
-    def __le__(self, other):
-        return _constant(self._value() <= _raw(other))
-
-    def __gt__(self, other):
-        return _constant(self._value() > _raw(other))
-
-    def __ge__(self, other):
-        return _constant(self._value() >= _raw(other))
-
-    def __eq__(self, other):  # type: ignore[override]
-        return _constant(self._value() == _raw(other))
-
-    def __ne__(self, other):  # type: ignore[override]
-        return _constant(self._value() != _raw(other))
-
-    @property
-    def T(self) -> Tensor:
-        return ops.transpose(self)
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return ops.reshape(self, shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-            axes = tuple(axes[0])
-        return ops.transpose(self, axes or None)
-
-    def backward(self, gradient: Any = None, create_graph: bool = False) -> None:
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires grad.
-
-        PyTorch-style convenience over the same backward pass as ``tm.grad``.
-        ``gradient`` is the seed; it may be omitted only for a one-element tensor.
-        With ``create_graph=True`` the gradients are themselves recorded tensors.
-        """
-        from tinymeta.autodiff import backward_into_leaves
-
-        backward_into_leaves(self, gradient, create_graph)
-
-
-def _graph_node(t: Tensor) -> Tensor:
-    """The node that stands for ``t`` in the graph (itself, unless ``t`` is a handle)."""
-    return t if t._node is None else t._node
-
-
-def _raw(x: Any) -> Any:
-    return x._value() if type(x) is Tensor else x
+def _value_of(x: Any) -> Any:
+    return x._value if type(x) is Tensor else x
 
 
 def is_tensor(x: Any) -> bool:
     return isinstance(x, Tensor)
 
 
-def _constant(array: Any) -> Tensor:
-    """Fast path: wrap a fresh numpy result as a constant tensor (no validation)."""
-    t = Tensor.__new__(Tensor)
-    _init_constant(t, array if type(array) is np.ndarray else np.asarray(array))
-    return t
-
-
-def _init_constant(t: Tensor, array: np.ndarray) -> None:
-    """Every field of a tensor that records nothing (the shared part of all constructors)."""
-    t._data = array
-    t._inputs = None
-    t._vjps = None
-    t._params = None
-    t.op = "constant"
-    t.requires_grad = False
-    t.grad = None
-    t._seq = next(_seq)
-    t.scope = _state.scope
-    t.order = 0
-    t.backward_of = None
-    t._name = None
-    t._node = None  # None: this tensor is its own graph node (see _graph_node)
-
-
-def _as_array(data: Any, dtype: Any, opname: str) -> np.ndarray:
-    if isinstance(data, Tensor):
-        data = data._data
-    if isinstance(data, (str, bytes)) or data is None:
-        raise TypeError(
-            f"{opname}: cannot make a tensor from {type(data).__name__} {data!r}; "
-            f"pass a number, a (nested) list of numbers or a numpy array"
-        )
-    try:
-        array = np.array(data, dtype=dtype)  # always a copy: the tensor owns its data
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"{opname}: cannot make a numeric array from {type(data).__name__}: {error}"
-        ) from None
-    if dtype is None and array.dtype.kind not in _FLOAT_KINDS:
-        if array.dtype.kind in "biu":
-            array = array.astype(np.float64)  # float64 by default, as documented
-        else:
-            raise TypeError(
-                f"{opname}: unsupported dtype {array.dtype} from {type(data).__name__}; "
-                f"expected real numbers (tinymeta does not differentiate complex values)"
-            )
-    elif array.dtype.kind == "c":
-        raise TypeError(f"{opname}: complex dtype {array.dtype}: tinymeta is real-valued")
-    return array
-
-
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """Make a tensor. Integer/bool data become float64 unless ``dtype`` says otherwise;
-    float32 data stays float32.
-
-    A (nested) list of tensors that are being differentiated is stacked by a recorded op,
-    as ``tm.stack`` would: ``tm.tensor([x, 2 * x])`` keeps its gradient.
-    """
-    if isinstance(data, (list, tuple)) and holds_traced(data):
-        out = ops.shape.pack(data)
-        if dtype is not None and np.dtype(dtype) != out.dtype:
-            out = ops.astype(out, dtype=np.dtype(dtype))
-        return out
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
-
-
 def holds_traced(seq: Any) -> bool:
     """Does a (nested) list or tuple hold a tensor that requires grad?"""
     for item in seq:
         if type(item) is Tensor:
-            if item.requires_grad:
+            if item.node is not None:
                 return True
         elif isinstance(item, (list, tuple)) and holds_traced(item):
             return True
     return False
 
 
-from tinymeta import ops  # noqa: E402  (ops needs Tensor; Tensor's operators need ops)
+def _as_array(data: Any, dtype: Any, opname: str) -> np.ndarray:
+    if isinstance(data, Tensor):
+        data = data._value
+    if isinstance(data, (str, bytes)) or data is None:
+        raise TypeError(f"{opname}: cannot make a tensor from {type(data).__name__} {data!r}; "
+                        f"pass a number, a (nested) list of numbers or a numpy array")
+    try:
+        array = np.array(data, dtype=dtype)  # always a copy: the tensor owns its data
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{opname}: cannot make a numeric array from {type(data).__name__}: "
+                        f"{error}") from None
+    if array.dtype.kind == "c":
+        raise TypeError(f"{opname}: complex dtype {array.dtype}: tinymeta is real-valued")
+    if dtype is None and array.dtype.kind != "f":
+        if array.dtype.kind not in "biu":
+            raise TypeError(f"{opname}: unsupported dtype {array.dtype} from "
+                            f"{type(data).__name__}; expected real numbers")
+        array = array.astype(np.float64)  # float64 by default, as documented
+    return array
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Make a tensor. Integer/bool data become float64 unless ``dtype`` says otherwise;
+    float32 data stays float32. A (nested) list holding traced tensors is stacked by a
+    recorded op (``tm.tensor([x, 2 * x])`` keeps its gradient)."""
+    if isinstance(data, (list, tuple)) and holds_traced(data):
+        from tinymeta.ops.shape import astype, pack  # the one op this module needs
+
+        out = pack(data)
+        return out if dtype is None or np.dtype(dtype) == out.dtype else astype(out, dtype=dtype)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
