@@ -123,6 +123,14 @@ def _gather(x: Any, positions: np.ndarray) -> Tensor:
     return _getitem(_ravel(x), index=positions)
 
 
+def _array(x: Any) -> Any:
+    """A list or tuple as an array (by a reshape to its own shape, so the conversion is an
+    op), for the functions whose primitive needs a dtype from its argument (scatter_add)."""
+    if isinstance(x, (list, tuple)):
+        return _reshape(x, shape=shape_of(x))
+    return x
+
+
 def _ravel(x: Any) -> Tensor:
     return _reshape(x, shape=(_size(shape_of(x)),))
 
@@ -315,8 +323,8 @@ def _at_least(x: Any, ndim: int, where_new: str) -> Any:
         return x
     if where_new == "column":  # column_stack: 0-d -> (1, 1), (n,) -> (n, 1)
         new = (s[0] if s else 1, 1)
-    elif ndim == 2:  # atleast_2d: (n,) -> (1, n)
-        new = (1,) * (2 - len(s)) + s
+    elif ndim <= 2:  # atleast_1d: () -> (1,); atleast_2d: () -> (1, 1), (n,) -> (1, n)
+        new = (1,) * (ndim - len(s)) + s
     else:  # atleast_3d: (n,) -> (1, n, 1), (m, n) -> (m, n, 1)
         new = {0: (1, 1, 1), 1: (1, *s, 1), 2: (*s, 1)}[len(s)]
     return _reshape(x, shape=new)
@@ -406,8 +414,7 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", constant_values: Any
     if mode != "constant":
         raise ValueError(f"pad: mode {mode!r} is not supported; tinymeta's pad has only "
                          f"mode='constant' (with constant_values=...)")
-    if isinstance(array, (list, tuple)):
-        array = _reshape(array, shape=shape_of(array))  # an array, for scatter_add's dtype
+    array = _array(array)
     shape = tuple(shape_of(array))
     widths = _pad_pairs(pad_width, len(shape))
     out_shape = tuple(b + n + a for (b, a), n in zip(widths, shape, strict=True))
@@ -436,7 +443,12 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", constant_values: Any
 def _border(shape, widths, dtype, values) -> np.ndarray:
     """Zeros of the array's shape padded with ``values``, by numpy's rules (later axes
     fill the corners)."""
-    border = np.pad(np.zeros(shape, dtype), widths, mode="constant", constant_values=values)
+    if not shape:  # a 0-d array has no border (and numpy's pad would read no widths)
+        np.broadcast_to(values, (0, 2))  # but the values must still make sense
+        border = np.zeros((), dtype)
+    else:
+        border = np.pad(np.zeros(shape, dtype), widths, mode="constant",
+                        constant_values=values)
     border.flags.writeable = False  # ours alone: a recorded graph need not copy it
     return border
 
@@ -446,6 +458,7 @@ def diag(v: Any, k: int = 0) -> Tensor:
     """numpy.diag: a 1-d ``v`` becomes a square matrix with v on diagonal ``k``; a 2-d ``v``
     gives its diagonal ``k`` (a copy; empty if k is off the matrix)."""
     k = _int(k, "k", "diag")
+    v = _array(v)
     shape = tuple(shape_of(v))
     if len(shape) == 1:
         n = shape[0] + abs(k)
