@@ -337,11 +337,21 @@ def test_repeat_and_tile_add_the_cotangents_of_copies():
     np.testing.assert_array_equal(g.data, [0 + 3 + 6 + 9, 1 + 4 + 7 + 10, 2 + 5 + 8 + 11])
 
 
-def test_sort_routes_ties_by_a_stable_permutation():
+def test_sort_routes_ties_by_a_stable_permutation_if_asked():
     x = np.array([1.0, 0.0, 1.0, 1.0])
     w = np.array([10.0, 20.0, 30.0, 40.0])  # sorted: [0 (x1), 1 (x0), 1 (x2), 1 (x3)]
-    g = tm.grad(lambda v: tm.sum(R.sort(v) * w))(x)
+    g = tm.grad(lambda v: tm.sum(R.sort(v, kind="stable") * w))(x)
     np.testing.assert_array_equal(g.data, [20.0, 10.0, 30.0, 40.0])
+
+
+@pytest.mark.parametrize("kind", [None, "quicksort", "heapsort"])
+def test_sort_gives_each_tied_entry_one_place(kind):
+    # whatever order a kind picks among ties, the gradient is a permutation of w
+    x = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0] * 3)
+    w = np.arange(1.0, 19.0)
+    g = tm.grad(lambda v: tm.sum(R.sort(v, kind=kind) * w))(x)
+    np.testing.assert_array_equal(np.sort(g.data), w)
+    np.testing.assert_array_equal(g.data, w[np.argsort(np.argsort(x, kind=kind))])
 
 
 def test_sort_moves_nans_to_the_end_like_numpy():

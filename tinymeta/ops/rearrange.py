@@ -31,8 +31,9 @@ an index array would cost a scatter with repeated-index handling instead).
 ``sort`` is differentiable as the gather by its own permutation: the
 permutation is a constant (it changes only where entries tie, a set of
 measure zero), so d sort(x) routes each output position's cotangent to the
-input entry a stable sort put there. ``argsort`` is an integer result with no
-derivative; it returns a constant tensor.
+input entry ``argsort`` put there: ``sort(x) == x[argsort(x)]``, derivatives
+included. ``argsort`` is an integer result with no derivative; it returns a
+constant tensor.
 """
 
 from __future__ import annotations
@@ -495,6 +496,7 @@ def _triangle(m: Any, k: Any, opname: str, lower: bool) -> Tensor:
     rows, cols = shape[-2:] if len(shape) >= 2 else (shape[0], shape[0])
     keep = np.tri(rows, cols, k if lower else k - 1, dtype=bool)
     keep = keep if lower else ~keep
+    keep.flags.writeable = False  # ours alone: a recorded graph need not copy it
     # where, not multiply: an inf in the dropped part gives 0, as numpy does (inf * 0 = nan)
     return where(keep, m, 0.0)
 
@@ -527,16 +529,19 @@ def _check_sortable(a: Any, kind: Any, opname: str) -> np.ndarray:
 def sort(a: Any, axis: Any = -1, kind: str | None = None) -> Tensor:
     """numpy.sort along ``axis`` (None: of the flattened array).
 
-    Differentiable as the gather by its permutation: each output position's
-    cotangent goes to the input entry a stable sort put there (for ties: the
-    entries keep their order, so a tie never splits or swaps a gradient). NaNs
-    sort to the end, as in numpy. ``kind`` does not change the values.
+    Differentiable as the gather by its permutation, ``x[argsort(x, axis, kind)]``:
+    each output position's cotangent goes to the input entry that argsort put
+    there. Between tied entries (where the derivative does not exist) that is a
+    choice: ``kind="stable"`` keeps tied entries in their order, so the first of
+    them gets the first place's cotangent; the default kind is quicker (a
+    stable sort of floats is ~5x slower) and picks some order. NaNs sort to the
+    end, as in numpy.
     """
     values = _check_sortable(a, kind, "sort")
     if axis is None:
-        return _gather(a, np.argsort(values, axis=None, kind="stable"))
+        return _gather(a, np.argsort(values, axis=None, kind=kind))
     ax = _one_axis(axis, values.ndim, "sort")
-    perm = np.argsort(values, axis=ax, kind="stable")
+    perm = np.argsort(values, axis=ax, kind=kind)
     return _gather(a, np.take_along_axis(_positions(values.shape), perm, axis=ax))
 
 
