@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from test_ops import DTYPES, check_op, draw
 
 import tinymeta as tm
@@ -302,6 +305,83 @@ def test_float32_kept_at_every_order_without_casts(case, casts, rng):
             assert leaf.dtype == np.float32, f"order {k}: {leaf.dtype}"
     tm.grad(lambda *xs: tm.sum(tm.stack([tm.sum(p) for p in flatten(smooth(*xs))[0]])))(*args)
     assert casts == []
+
+
+# ---------------------------------------------------------------- property: numpy's routing
+# Every function here only moves entries, so numpy run on the flat positions 1..size
+# (0 stands for a constant) says where each input entry goes; the gradient of
+# sum(w * f(x)) must then be w added up at those positions.
+def _axes_subset(data, ndim):
+    return tuple(data.draw(st.permutations(range(ndim)))[:data.draw(st.integers(0, ndim))])
+
+
+def _draw_route(data, name, shape):
+    """Random valid arguments for ``name`` on an array of ``shape``: (tm call, numpy call)."""
+    ndim, ints = len(shape), st.integers(-4, 4)
+    if name == "roll":
+        axes = None if ndim == 0 or data.draw(st.booleans()) else _axes_subset(data, ndim) or 0
+        shift = data.draw(ints) if axes is None or isinstance(axes, int) else tuple(
+            data.draw(ints) for _ in axes)
+        args = (shift, axes)
+    elif name == "tile":
+        args = (tuple(data.draw(st.lists(st.integers(0, 2), max_size=3))),)
+    elif name == "repeat":
+        axis = None if ndim == 0 or data.draw(st.booleans()) else data.draw(
+            st.integers(-ndim, ndim - 1))
+        n = int(np.prod(shape)) if axis is None else shape[axis]
+        repeats = data.draw(st.integers(0, 3) | st.lists(st.integers(0, 3), min_size=n,
+                                                         max_size=n))
+        args = (repeats, axis)
+    elif name == "pad":
+        args = (tuple((data.draw(st.integers(0, 2)), data.draw(st.integers(0, 2)))
+                      for _ in shape) or 1,)  # numpy refuses () for a 0-d array
+    elif name == "flip":
+        args = (None if data.draw(st.booleans()) else _axes_subset(data, ndim),)
+    elif name == "moveaxis":
+        source = _axes_subset(data, ndim)
+        args = (source, tuple(data.draw(st.permutations(range(ndim)))[:len(source)]))
+    elif name == "diagonal":
+        axis1, axis2 = data.draw(st.permutations(range(ndim)))[:2]
+        args = (data.draw(ints), axis1, axis2)
+    elif name in ("tril", "triu"):
+        args = (data.draw(ints),)
+    elif name == "array_split":
+        axis = data.draw(st.integers(0, ndim - 1))
+        sections = data.draw(st.integers(1, 4) | st.lists(st.integers(-1, 4), max_size=3))
+        args = (sections, axis)
+    else:
+        raise ValueError(name)
+    return (lambda x: getattr(R, name)(x, *args)), (lambda x: getattr(np, name)(x, *args))
+
+
+ROUTES = {  # name: minimum number of dimensions
+    "roll": 0, "tile": 0, "repeat": 0, "pad": 0, "flip": 0, "moveaxis": 0, "diagonal": 2,
+    "tril": 1, "triu": 1, "array_split": 1,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ROUTES))
+@given(data=st.data())
+def test_cotangents_go_where_numpy_puts_the_entries(name, data):
+    shape = data.draw(hnp.array_shapes(min_dims=ROUTES[name], max_dims=3, min_side=0,
+                                       max_side=3))
+    fn, ref = _draw_route(data, name, shape)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal(shape)
+    out, expected = fn(x), ref(x)
+    out_leaves, expected_leaves = flatten(out)[0], flatten(list(expected) if isinstance(
+        expected, list) else expected)[0]
+    for o, e in zip(out_leaves, expected_leaves, strict=True):
+        assert o.shape == np.shape(e)
+        np.testing.assert_array_equal(o.data, e)
+    w = [rng.standard_normal(np.shape(e)) for e in expected_leaves]
+    (g,) = tm.vjp(fn, x)[1](w if isinstance(out, list) else w[0])
+    positions = ref(np.arange(1.0, x.size + 1).reshape(shape))
+    routes = np.concatenate([np.ravel(p) for p in flatten(
+        list(positions) if isinstance(positions, list) else positions)[0]] + [[]])
+    expected_g = np.bincount(routes.astype(int), np.concatenate([np.ravel(u) for u in w] + [[]]),
+                             minlength=x.size + 1)[1:]
+    np.testing.assert_allclose(g.data, expected_g.reshape(shape), rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- numbers and arrays

@@ -180,9 +180,11 @@ def repeat(a: Any, repeats: Any, axis: Any = None) -> Tensor:
     Its derivative adds the cotangents of an entry's copies.
     """
     r = _data(repeats)
+    if r.size == 0 and r.ndim == 1:
+        r = r.astype(np.intp)  # [] reads as float64; numpy takes it (for a 0-length axis)
     if r.dtype.kind not in "iu" or r.ndim > 1:
         raise TypeError(f"repeat: repeats must be an int or a 1-d array of ints, got "
-                        f"{describe(repeats)}")
+                        f"{r.dtype} values of shape {r.shape}")
     if (r < 0).any():
         raise ValueError(f"repeat: repeats must be >= 0, got {r.tolist()}")
     if axis is None:
