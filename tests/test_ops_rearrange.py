@@ -420,8 +420,9 @@ def test_repeat_and_tile_add_the_cotangents_of_copies():
 def test_sort_routes_ties_by_a_stable_permutation_if_asked():
     x = np.array([1.0, 0.0, 1.0, 1.0])
     w = np.array([10.0, 20.0, 30.0, 40.0])  # sorted: [0 (x1), 1 (x0), 1 (x2), 1 (x3)]
-    g = tm.grad(lambda v: tm.sum(R.sort(v, kind="stable") * w))(x)
-    np.testing.assert_array_equal(g.data, [20.0, 10.0, 30.0, 40.0])
+    for stable in ({"kind": "stable"}, {"stable": True}):
+        g = tm.grad(lambda v, stable=stable: tm.sum(R.sort(v, **stable) * w))(x)
+        np.testing.assert_array_equal(g.data, [20.0, 10.0, 30.0, 40.0])
 
 
 @pytest.mark.parametrize("kind", [None, "quicksort", "heapsort"])
@@ -498,6 +499,14 @@ def test_pad_keeps_the_array_dtype_with_float_constants():
 def test_tril_gives_zero_where_the_input_is_inf():
     x = np.array([[1.0, np.inf], [2.0, 3.0]])
     np.testing.assert_array_equal(R.tril(x).data, np.tril(x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64], ids=ids)
+@pytest.mark.parametrize("name", ["tril", "triu", "pad", "diag", "roll", "sort"])
+def test_values_keep_the_input_dtype(name, dtype):
+    x = np.arange(6).reshape(2, 3).astype(dtype)
+    out = getattr(R, name)(x, *((1,) if name in ("pad", "roll") else ()))
+    assert out.dtype == dtype
 
 
 def test_roll_backward_is_one_roll_per_order(rng):
@@ -590,6 +599,8 @@ ERRORS = {  # id: (call, exception, message pattern)
     "tril 0-d": (lambda: R.tril(1.0), ValueError, "tril: needs an array of at least 1"),
     "triu float k": (lambda: R.triu(M, 1.0), TypeError, "triu: k must be an int"),
     "sort kind": (lambda: R.sort(M, kind="bubble"), ValueError, "sort: kind must be one of"),
+    "sort kind and stable": (lambda: R.sort(M, kind="stable", stable=True), ValueError,
+                             "sort: give kind or stable, not both"),
     "sort 0-d": (lambda: R.sort(1.0), ValueError, "sort: axis -1 is out of range for a 0-d"),
     "sort axis": (lambda: R.sort(M, axis=2), ValueError, "sort: axis 2 is out of range"),
     "argsort axis": (lambda: R.argsort(M, axis=-3), ValueError, "argsort: axis -3 is out"),

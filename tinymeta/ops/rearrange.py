@@ -19,8 +19,8 @@ route cotangents back and are differentiable again:
   diagonal. Gathering ``ravel(x)[positions]`` is then numpy's result, with
   numpy's own conventions, and its VJP scatters (adds) the cotangent back to
   those positions;
-- ``scatter_add`` with slices: pad (the input placed inside zeros) and diag of
-  a vector (the vector placed on a diagonal);
+- ``scatter_add``: pad (the input placed inside zeros, by slices) and diag of
+  a vector (placed on the flat positions of a diagonal); its VJP is getitem;
 - ``concatenate``: vstack, hstack, dstack, column_stack, append;
 - ``where`` with a constant mask: tril, triu.
 
@@ -434,6 +434,8 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", constant_values: Any
     if values.dtype.kind not in "biuf":
         raise TypeError(f"pad: constant_values must be real numbers, got "
                         f"{describe(constant_values)}")
+    if values.size == 1 and not values.any():
+        return out  # the default border of zeros: scatter_add made it already
     try:
         border = _border(shape, widths, dtype, values)
     except ValueError:
@@ -499,8 +501,9 @@ def _triangle(m: Any, k: Any, opname: str, lower: bool) -> Tensor:
     keep = np.tri(rows, cols, k if lower else k - 1, dtype=bool)
     keep = keep if lower else ~keep
     keep.flags.writeable = False  # ours alone: a recorded graph need not copy it
-    # where, not multiply: an inf in the dropped part gives 0, as numpy does (inf * 0 = nan)
-    return where(keep, m, 0.0)
+    # where, not multiply: an inf in the dropped part gives 0, as numpy does (inf * 0 = nan);
+    # a Python 0 keeps the array's dtype (float32 stays float32, ints stay ints)
+    return where(keep, m, 0)
 
 
 def tril(m: Any, k: int = 0) -> Tensor:
@@ -519,27 +522,34 @@ def triu(m: Any, k: int = 0) -> Tensor:
 _KINDS = (None, "quicksort", "mergesort", "heapsort", "stable")
 
 
-def _check_sortable(a: Any, kind: Any, opname: str) -> np.ndarray:
+def _sortable(a: Any, kind: Any, stable: Any, opname: str) -> tuple[np.ndarray, Any]:
+    """The values to sort and the kind of sort (numpy 2's ``stable=True`` is kind='stable')."""
     if kind not in _KINDS:
         raise ValueError(f"{opname}: kind must be one of {_KINDS}, got {kind!r}")
+    if stable is not None:
+        if kind is not None:
+            raise ValueError(f"{opname}: give kind or stable, not both (stable=True means "
+                             f"kind='stable')")
+        kind = "stable" if stable else None
     values = _data(a)
     if values.dtype.kind not in "biuf":
         raise TypeError(f"{opname}: needs real numbers, got {describe(a)}")
-    return values
+    return values, kind
 
 
-def sort(a: Any, axis: Any = -1, kind: str | None = None) -> Tensor:
+def sort(a: Any, axis: Any = -1, kind: str | None = None, *,
+         stable: bool | None = None) -> Tensor:
     """numpy.sort along ``axis`` (None: of the flattened array).
 
     Differentiable as the gather by its permutation, ``x[argsort(x, axis, kind)]``:
     each output position's cotangent goes to the input entry that argsort put
     there. Between tied entries (where the derivative does not exist) that is a
-    choice: ``kind="stable"`` keeps tied entries in their order, so the first of
-    them gets the first place's cotangent; the default kind is quicker (a
-    stable sort of floats is ~5x slower) and picks some order. NaNs sort to the
-    end, as in numpy.
+    choice: ``kind="stable"`` (or ``stable=True``) keeps tied entries in their
+    order, so the first of them gets the first place's cotangent; the default
+    kind is quicker (a stable sort of floats is ~5x slower) and picks some
+    order. NaNs sort to the end, as in numpy.
     """
-    values = _check_sortable(a, kind, "sort")
+    values, kind = _sortable(a, kind, stable, "sort")
     if axis is None:
         return _gather(a, np.argsort(values, axis=None, kind=kind))
     ax = _one_axis(axis, values.ndim, "sort")
@@ -547,11 +557,12 @@ def sort(a: Any, axis: Any = -1, kind: str | None = None) -> Tensor:
     return _gather(a, np.take_along_axis(_positions(values.shape), perm, axis=ax))
 
 
-def argsort(a: Any, axis: Any = -1, kind: str | None = None) -> Tensor:
+def argsort(a: Any, axis: Any = -1, kind: str | None = None, *,
+            stable: bool | None = None) -> Tensor:
     """numpy.argsort: the indices that sort ``a`` along ``axis`` (None: flattened), as a
     constant integer tensor. Not differentiable (integers have no derivative); use it
     to index, e.g. ``x[tm.argsort(x)]``, which is."""
-    values = _check_sortable(a, kind, "argsort")
+    values, kind = _sortable(a, kind, stable, "argsort")
     if axis is not None:
         axis = _one_axis(axis, values.ndim, "argsort")
     return _constant(np.argsort(values, axis=axis, kind=kind))
