@@ -871,6 +871,28 @@ EVERY_OP = {
     "rint": (lambda x: tm.rint(x) + x, [lambda r: r.uniform(0.1, 0.4, 3)]),
     "clip": (lambda x: tm.clip(x, 0.5, 1.5), [lambda r: np.array([0.2, 0.9, 1.7])]),
     "nan_to_num": (tm.nan_to_num, [_pos((3,))]),
+    # rearrange.py
+    "ravel": (tm.ravel, [_pos((2, 3))]),
+    "flatten": (tm.flatten, [_pos((2, 3))]),
+    "moveaxis": (lambda x: tm.moveaxis(x, 0, -1), [_pos((2, 3, 2))]),
+    "repeat": (lambda x: tm.repeat(x, 2, axis=1), [_pos((2, 3))]),
+    "tile": (lambda x: tm.tile(x, (2, 1)), [_pos((2, 3))]),
+    "roll": (lambda x: tm.roll(x, 1, axis=1), [_pos((2, 3))]),
+    "flip": (lambda x: tm.flip(x, axis=0), [_pos((2, 3))]),
+    "split": (lambda x: tm.split(x, 2)[0] * tm.split(x, 2)[1], [_pos((4,))]),
+    "array_split": (lambda x: tm.array_split(x, 2)[1], [_pos((5,))]),
+    "vstack": (lambda x, y: tm.vstack([x, y]), [_pos((3,)), _pos((2, 3))]),
+    "hstack": (lambda x, y: tm.hstack([x, y]), [_pos((3,)), _pos((2,))]),
+    "dstack": (lambda x, y: tm.dstack([x, y]), [_pos((2, 3)), _pos((2, 3))]),
+    "column_stack": (lambda x, y: tm.column_stack([x, y]), [_pos((3,)), _pos((3, 2))]),
+    "append": (lambda x, y: tm.append(x, y), [_pos((2, 2)), _pos((3,))]),
+    "pad": (lambda x: tm.pad(x, ((1, 0), (0, 2)), constant_values=0.5), [_pos((2, 3))]),
+    "diag": (lambda x: tm.diag(x, k=1), [_pos((3,))]),
+    "diagonal": (lambda x: tm.diagonal(x, 1), [_pos((3, 4))]),
+    "tril": (tm.tril, [_pos((3, 3))]),
+    "triu": (lambda x: tm.triu(x, 1), [_pos((3, 4))]),
+    "sort": (lambda x: tm.sort(x, axis=1), [_distinct((2, 3))]),
+    "argsort": (lambda x: x[tm.argsort(x).data], [_distinct((4,))]),
 }
 
 

@@ -9,6 +9,7 @@ from tinymeta.ops import (
     elementwise,
     linalg,
     losses,
+    rearrange,
     reductions,
     rounding,
     shape,
@@ -16,13 +17,14 @@ from tinymeta.ops import (
 )
 from tinymeta.tensor import Tensor
 
-_MODULES = (elementwise, transcendental, rounding, linalg, losses, reductions, shape)
+_MODULES = (elementwise, transcendental, rounding, linalg, losses, reductions, shape,
+            rearrange)
 __all__ = [name for module in _MODULES for name in module.__all__]
 globals().update({name: getattr(module, name) for module in _MODULES for name in module.__all__})
 
 # ndarray methods that are tinymeta ops of the same name (first argument: the tensor)
 _METHODS = ("sum", "mean", "max", "min", "prod", "cumsum", "cumprod", "std", "var", "trace",
-            "clip", "round", "squeeze", "swapaxes", "ravel", "flatten", "repeat", "sort",
+            "clip", "round", "squeeze", "swapaxes", "ravel", "flatten", "repeat",
             "argsort", "diagonal", "dot", "exp", "log", "tanh")
 
 
