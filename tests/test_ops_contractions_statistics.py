@@ -246,6 +246,8 @@ PRODUCTS = {  # id: (tinymeta scalar function, numpy reference)
     "cumprod": (lambda x: tm.sum(cumprod(x) * WEIGHTS), lambda x: np.sum(np.cumprod(x) * WEIGHTS)),
     "prod over an axis": (lambda x: tm.sum(prod(tm.reshape(x, (2, 2)), axis=0) * WEIGHTS[:2]),
                           lambda x: np.sum(np.prod(x.reshape(2, 2), axis=0) * WEIGHTS[:2])),
+    "prod over two axes": (lambda x: prod(tm.reshape(x, (2, 1, 2)), axis=(0, 2)),
+                           lambda x: np.prod(x)),
 }
 
 
@@ -326,6 +328,18 @@ def test_python_numbers_are_weak_in_contractions(rng):
     for out in [einsum("ij,->ij", x, 2.0), einsum(",ij", 2, x), dot(x, 2.0), dot(2.0, x),
                 inner(x, 0.5), outer(2.0, x), kron(x, 3.0), tensordot(x, 2.0, axes=0)]:
         assert out.dtype == np.float32
+
+
+@pytest.mark.parametrize("optimize", [False, True, "greedy", "optimal"])
+@pytest.mark.parametrize("size", [2, 70])  # 70: large enough for the default to search
+def test_einsum_optimize_gives_the_same_contraction(optimize, size, rng):
+    a, b, c = (rng.standard_normal(s) for s in [(3, size), (size, 4), (4,)])
+    out = einsum("ij,jk,k->i", a, b, c, optimize=optimize)
+    np.testing.assert_allclose(out.data, a @ b @ c, rtol=1e-12)
+    np.testing.assert_allclose(einsum("ij,jk,k->i", a, b, c).data, out.data, rtol=1e-12)
+    if size == 2:
+        check_grads(lambda x, y, z: einsum("ij,jk,k->i", x, y, z, optimize=optimize),
+                    (a, b, c), order=2)
 
 
 def test_dot_sums_the_last_axis_of_a_against_the_second_to_last_of_b(rng):

@@ -205,21 +205,24 @@ def cumprod(a: Any, axis: Any = None) -> Tensor:
 def _others_product(x: Any, axes: tuple[int, ...]) -> Any:
     """For each element, the product of the other elements of its slice over ``axes``,
     as before·after cumprods (no division: exact with zeros)."""
+    if len(axes) == 1:
+        return _before_times_after(x, axes[0])
+    # several axes: move them to the end and flatten them into one
     shape = shape_of(x)
     kept = tuple(k for k in range(len(shape)) if k not in axes)
     perm = kept + axes
     moved = _transpose(x, axes=perm) if perm != tuple(range(len(shape))) else x
-    flat_shape = tuple(shape[k] for k in kept) + (_count(shape, axes),)
-    flat = _reshape(moved, shape=flat_shape) if len(axes) != 1 else moved
-    last = len(flat_shape) - 1
-    before = _shift(_cumprod(flat, axis=last, reverse=False), axis=last, step=1, fill=1.0)
-    after = _shift(_cumprod(flat, axis=last, reverse=True), axis=last, step=-1, fill=1.0)
-    others = multiply(before, after)
-    if len(axes) != 1:
-        others = _reshape(others, shape=shape_of(moved))
+    flat = _reshape(moved, shape=tuple(shape[k] for k in kept) + (_count(shape, axes),))
+    others = _reshape(_before_times_after(flat, len(kept)), shape=shape_of(moved))
     if perm != tuple(range(len(shape))):
         others = _transpose(others, axes=tuple(int(i) for i in np.argsort(perm)))
     return others
+
+
+def _before_times_after(x: Any, axis: int) -> Any:
+    before = _shift(_cumprod(x, axis=axis, reverse=False), axis=axis, step=1, fill=1.0)
+    after = _shift(_cumprod(x, axis=axis, reverse=True), axis=axis, step=-1, fill=1.0)
+    return multiply(before, after)
 
 
 def _prod_vjp(g, ans, x, axes, keepdims):
