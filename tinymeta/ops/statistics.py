@@ -3,8 +3,10 @@
 Most of these are compositions: ``var`` is the mean squared deviation, ``std``
 its square root, ``average`` a weighted sum over a sum of weights, ``ptp`` is
 max − min and ``trace`` an einsum over a diagonal, so their derivatives are
-those of the ops they are made of. Three need rules of their own, and they
-show the one trap of products: dividing by zero.
+those of the ops they are made of. ``cumsum`` (whose VJP is a cumsum from the
+other end), ``median`` (the middle element's share) and the products ``prod``
+and ``cumprod`` have rules of their own; the products show the one trap of
+such rules: dividing by zero.
 
 The derivative of a product with respect to one factor is the product of the
 *others*. The textbook rule writes that as ``prod / x``, which is exact and
@@ -31,8 +33,9 @@ zeros included, with no division anywhere.
 The division is still the cheap way to get a *value*: ``prod / x`` is one op,
 and where no product is zero it is accurate. Its *derivatives* are not: near a
 zero factor they subtract terms of size 1/x² that nearly cancel. So a rule
-divides only in a backward pass that nobody will differentiate (``_state.raw``,
-the usual first-order gradient) and when no product is zero or underflowed;
+divides only in a backward pass that nobody will differentiate (the usual
+first-order gradient, where rules receive bare numpy arrays) and when no
+product is zero or underflowed;
 a recorded backward pass always takes the division-free form. That form costs
 two cumprods for ``prod``; for ``cumprod`` the scan costs one Python-level
 step per element along the axis.
@@ -61,7 +64,7 @@ from tinymeta.ops.elementwise import (
 from tinymeta.ops.reductions import _expand, _max, _mean, _min, _sum
 from tinymeta.ops.shape import _broadcast_to, _reshape, _transpose, getitem
 from tinymeta.primitive import Primitive
-from tinymeta.tensor import Tensor, _state
+from tinymeta.tensor import Tensor
 
 __all__ = [
     "prod", "cumsum", "cumprod", "var", "std", "trace", "average", "ptp", "median",
@@ -157,9 +160,10 @@ _cumprod = Primitive("cumprod", _cumprod_forward,
 
 def _divide_safely(ans: Any) -> bool:
     """May a rule divide by the factors? Only when nobody will differentiate its result
-    (``_state.raw``: the ratio is accurate, its derivatives are not: they cancel terms of
-    size 1/x² near a zero) and no product is zero or has underflowed."""
-    if not _state.raw:
+    (the rule got bare numpy, not tensors: the ratio is accurate, its derivatives are
+    not, they cancel terms of size 1/x² near a zero) and no product is zero or has
+    underflowed."""
+    if type(ans) is Tensor:  # a recorded backward pass: its derivatives will be taken
         return False
     values = _data(ans)
     return values.dtype.kind == "f" and bool(np.all(np.abs(values) >= np.finfo(values.dtype).tiny))
