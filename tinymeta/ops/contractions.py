@@ -116,9 +116,9 @@ def _canonical(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[list[str
         covered = len(shape) - len(head) - len(tail)
         if covered < 0 or (covered and not dots):
             raise ValueError(
-                f"einsum: operand {head}{'...' if dots else ''}{tail!r} of {subscripts!r} has "
-                f"{len(head) + len(tail)} subscript(s) for an array of shape {shape} "
-                f"({len(shape)} axes): give one letter per axis, or '...' for the rest")
+                f"einsum: operand {head + ('...' if dots else '') + tail!r} of {subscripts!r} has "
+                f"{len(head) + len(tail)} subscript(s) for an array of shape {shape}, "
+                f"{len(shape)}-d: give one letter per axis, or '...' for the rest")
         ellipsis_ndim = max(ellipsis_ndim, covered)
     fresh = [c for c in _LABELS if c not in text]
     if ellipsis_ndim > len(fresh):
