@@ -893,6 +893,24 @@ EVERY_OP = {
     "triu": (lambda x: tm.triu(x, 1), [_pos((3, 4))]),
     "sort": (lambda x: tm.sort(x, axis=1), [_distinct((2, 3))]),
     "argsort": (lambda x: x[tm.argsort(x).data], [_distinct((4,))]),
+    # contractions.py
+    "einsum": (lambda x, y: tm.einsum("ij,jk->ik", x, y), [_pos((2, 3)), _pos((3, 2))]),
+    "einsum-diagonal": (lambda x: tm.einsum("ii->i", x), [_pos((3, 3))]),
+    "tensordot": (lambda x, y: tm.tensordot(x, y, axes=([1], [0])), [_pos((2, 3)), _pos((3, 2))]),
+    "dot-nd": (tm.dot, [_pos((2, 2, 3)), _pos((2, 3, 2))]),
+    "inner": (tm.inner, [_pos((2, 3)), _pos((3,))]),
+    "outer": (tm.outer, [_pos((2,)), _pos((3,))]),
+    "kron": (tm.kron, [_pos((2, 2)), _pos((2, 1))]),
+    # statistics.py
+    "prod": (lambda x: tm.prod(x, axis=1), [_pos((2, 3))]),
+    "cumsum": (lambda x: tm.cumsum(x, axis=1), [_pos((2, 3))]),
+    "cumprod": (lambda x: tm.cumprod(x, axis=0), [_pos((3, 2))]),
+    "var": (lambda x: tm.var(x, axis=0, ddof=1), [_pos((3, 2))]),
+    "std": (lambda x: tm.std(x, axis=1), [_pos((2, 3))]),
+    "trace": (tm.trace, [_pos((3, 3))]),
+    "average": (lambda x, w: tm.average(x, axis=0, weights=w), [_pos((3, 2)), _pos((3,))]),
+    "ptp": (lambda x: tm.ptp(x, axis=1), [_distinct((2, 3))]),
+    "median": (lambda x: tm.median(x, axis=1), [_distinct((2, 3))]),
 }
 
 

@@ -6,6 +6,7 @@ those (so an op is exported by being declared in its module), and gives
 """
 
 from tinymeta.ops import (
+    contractions,
     elementwise,
     linalg,
     losses,
@@ -13,12 +14,13 @@ from tinymeta.ops import (
     reductions,
     rounding,
     shape,
+    statistics,
     transcendental,
 )
 from tinymeta.tensor import Tensor
 
-_MODULES = (elementwise, transcendental, rounding, linalg, losses, reductions, shape,
-            rearrange)
+_MODULES = (elementwise, transcendental, rounding, linalg, contractions, losses, reductions,
+            statistics, shape, rearrange)
 __all__ = [name for module in _MODULES for name in module.__all__]
 globals().update({name: getattr(module, name) for module in _MODULES for name in module.__all__})
 
