@@ -41,11 +41,16 @@ A = V diag(w) Vᵀ and F_ij = 1 / (w_j − w_i) off the diagonal:
     Ā = sym(V (diag(w̄) + F ∘ (Vᵀ V̄)) Vᵀ).
 
 F is infinite where eigenvalues repeat: the eigenvectors are then not unique
-and the derivative of V does not exist. tinymeta leaves out the terms of
-*exactly* equal eigenvalues (F_ij = 0 there), which is right whenever the
-result does not depend on the basis chosen inside an eigenspace (eigenvalues
-only, or a function like V diag(f(w)) Vᵀ); near-equal eigenvalues make the
-derivative large, as it truly is.
+and the derivative of V does not exist. Where two eigenvalues are *exactly*
+equal and their eigenvectors get no cotangent (the entry of Vᵀ V̄ is 0, as for
+a result made of eigenvalues only), the term is 0 and the derivative exact;
+where they do get one, the rule cannot know the limit (for a basis-free
+result such as V diag(f(w)) Vᵀ it is finite, f'(w), but needs information
+the rule does not have), so the gradient is nan there, never a made-up
+number. So: first derivatives of eigenvalues are exact everywhere; second
+and higher derivatives, and anything through the eigenvectors, need distinct
+eigenvalues. Near-equal eigenvalues make the derivative large, as it truly
+is, and less accurate.
 
 Norms and singular values
 -------------------------
@@ -56,8 +61,12 @@ included) whose rule is ĝ · sign(x) (|x| / ‖x‖)^(p−1). The matrix orders
 with LAPACK, and its rule is Ā = U diag(s̄) Vᵀ, which this module writes as
 U diag(s̄ / s) Uᵀ A with (U, s²) = eigh(A Aᵀ) (or the same through Aᵀ A when A
 is tall), so that the rule itself is built from differentiable primitives.
-It needs distinct singular values for orders above one (the ``eigh`` rule
-above), and a non-zero singular value contributes nothing when it is 0.
+First derivatives are exact for any matrix (a singular value that is 0 to
+working precision, s ≤ max(m, n)·eps·s_max as in numpy's matrix_rank, gets
+no share: the smallest subgradient of 'nuc' at a rank-deficient matrix);
+orders above one need distinct non-zero singular values (the ``eigh`` rule
+above: nan at ties). Because U comes from A Aᵀ, singular values below about
+sqrt(eps)·s_max lose accuracy in the derivative (not in the value).
 
 Subgradient conventions (where a norm has a kink):
 - at x = 0 every norm's gradient is 0 (a valid subgradient, the smallest);
@@ -404,13 +413,18 @@ def _eigh_vjp(g, ans, a, uplo):
     w, v = getitem(ans, _VALUES), getitem(ans, _VECTORS)
     g_w, g_v = getitem(g, _VALUES), getitem(g, _VECTORS)
     wd = _data(w)
-    # F_ij = 1 / (w_j - w_i) where the eigenvalues differ, 0 on the diagonal and at exact
-    # ties (a constant mask: 1 / (D + 1) there, times 0)
+    vg = matmul(v, g_v, transpose_a=True)  # Vᵀ V̄
+    # F_ij = 1 / (w_j - w_i) where the eigenvalues differ; 0 on the diagonal and at exact
+    # ties (constant masks: 1 / (D + 1) there, times 0) ...
     apart = wd[..., None, :] != wd[..., :, None]
     diff = subtract(_with_axis(w, -2), _with_axis(w, -1))
     f = divide(_mask(apart, g), add(diff, _mask(~apart, g)))
-    inner = add(multiply(f, matmul(v, g_v, transpose_a=True)),
-                multiply(_mask(np.eye(n, dtype=bool), g), _with_axis(g_w, -2)))
+    # ... unless the eigenvectors of a tie get a cotangent: that derivative does not exist
+    # (or its finite limit is not known to this rule), so it is nan, not a made-up number
+    unknown = ~apart & ~np.eye(n, dtype=bool) & (_data(vg) != 0)
+    if unknown.any():
+        f = add(f, _mask(np.where(unknown, np.nan, 0.0), g))
+    inner = add(multiply(f, vg), multiply(_mask(np.eye(n, dtype=bool), g), _with_axis(g_w, -2)))
     return _sym(matmul(matmul(v, inner), v, transpose_b=True))
 
 
@@ -427,9 +441,9 @@ def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803  (numpy's name)
     symmetric one, the gradient of eigh((A + Aᵀ) / 2):
     Ā = sym(V (diag(w̄) + F ∘ (Vᵀ V̄)) Vᵀ), F_ij = 1 / (w_j − w_i). It is
     exact for distinct eigenvalues. Eigenvectors of a repeated eigenvalue are
-    not unique: the terms of exactly equal eigenvalues are left out, which is
-    right for results that do not depend on the basis inside an eigenspace
-    (the eigenvalues, V diag(f(w)) Vᵀ) and not otherwise.
+    not unique: at exactly equal eigenvalues the first derivative of the
+    eigenvalues is still exact, while a derivative through the eigenvectors
+    of the tie (including every second derivative there) is nan.
     """
     if UPLO not in ("L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
@@ -445,8 +459,13 @@ def _svdvals_vjp(g, ans, a):
     # with U from eigh(A Aᵀ): a rule made of differentiable primitives (tall A: via Aᵀ A).
     m, n = shape_of(a)[-2:]
     sd = _data(ans)
-    safe = where(sd > 0, ans, 1.0) if np.any(sd <= 0) else ans  # s = 0: its u_iᵀ A is 0
-    ratio = getitem(divide(g, safe), (Ellipsis, slice(None, None, -1)))  # eigh's ascending order
+    # singular values that are 0 to working precision (numpy's matrix_rank tolerance) get
+    # no share: the smallest subgradient, and no division of rounding noise by ~0
+    zero = sd <= sd[..., :1] * (max(m, n) * np.finfo(sd.dtype).eps)
+    ratio = divide(g, where(zero, 1.0, ans)) if zero.any() else divide(g, ans)
+    if zero.any():
+        ratio = multiply(ratio, _mask(~zero, g))
+    ratio = getitem(ratio, (Ellipsis, slice(None, None, -1)))  # eigh's ascending order
     ratio = _with_axis(ratio, -2)
     if m <= n:
         u = getitem(_eigh(matmul(a, a, transpose_b=True), uplo="L"), _VECTORS)
@@ -563,8 +582,9 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> T
     ties of max/min share the gradient evenly; ord 0 has derivative 0; a
     p < 1 "norm" has a nan gradient at a zero entry (it is infinite there).
     'nuc', 2 and -2 go through the singular values: first derivatives are
-    exact for distinct singular values (ties of 2/-2 share evenly), higher
-    orders need distinct non-zero singular values. See the module docstring.
+    exact (ties of 2/-2 share evenly; zero singular values get no share),
+    higher orders need distinct non-zero singular values (nan at ties). See
+    the module docstring.
     """
     x = _float(x)
     nd = len(shape_of(x))
