@@ -271,7 +271,8 @@ def test_norm_float32(ord_, axis, rng, count_astype):
 def test_norm_gradient_at_zero_is_zero():
     zero = np.zeros((2, 3))
     for ord_, axis in [(None, None), (2, -1), (3, -1), (1, -1), (math.inf, -1), (-math.inf, 0),
-                       (0, -1), ("fro", None), (1, None), (math.inf, None)]:
+                       (0, -1), ("fro", None), (1, None), (-1, None), (math.inf, None),
+                       (-math.inf, None), ("nuc", None), (2, None), (-2, None)]:
         g = tm.grad(lambda x, o=ord_, a=axis: tm.sum(la.norm(x, o, a)))(zero)
         np.testing.assert_array_equal(g.data, np.zeros((2, 3)), err_msg=f"ord={ord_}")
 
@@ -284,6 +285,8 @@ def test_norm_ties_share_the_gradient():
                                atol=1e-12)
     np.testing.assert_allclose(tm.grad(lambda a: la.norm(a, "nuc"))(np.eye(3)).data, np.eye(3),
                                atol=1e-12)
+    np.testing.assert_allclose(tm.grad(lambda a: la.norm(a, -2))(np.diag([3.0, 1.0, 1.0])).data,
+                               np.diag([0.0, 0.5, 0.5]), atol=1e-12)
 
 
 def test_norm_nuc_gradient_at_rank_deficiency_drops_zero_singular_values(rng):

@@ -69,8 +69,10 @@ above: nan at ties). Because U comes from A Aᵀ, singular values below about
 sqrt(eps)·s_max lose accuracy in the derivative (not in the value).
 
 Subgradient conventions (where a norm has a kink):
-- at x = 0 every norm's gradient is 0 (a valid subgradient, the smallest);
-- |x| has derivative sign(x), 0 at 0 (ord 1, inf, -inf, and matrix 1, inf);
+- at x = 0 the gradient of every norm (p >= 1, and every matrix order) is 0,
+  a valid subgradient and the smallest one;
+- |x| has derivative sign(x), 0 at 0 (vector orders 1, inf, -inf, p; matrix
+  orders 1, -1, inf, -inf);
 - ties of max/min (ord inf/-inf, matrix 1/-1/inf/-inf/2/-2) share the
   gradient evenly among the tied entries, as ``tm.max`` does;
 - ord 0 counts non-zero entries: derivative 0 everywhere;
