@@ -442,3 +442,12 @@ def test_nested_gradients_through_a_closure(rng):
         return tm.grad(lambda t: la.det(a * (s * t)))(1.0)
 
     np.testing.assert_allclose(tm.grad(outer)(2.0).data, 9 * 4 * np.linalg.det(a), rtol=1e-10)
+
+
+def test_p_below_one_has_a_nan_gradient_at_a_zero_entry():
+    # (sum |x|^p)^(1/p) for p < 1 has an infinite slope where an entry is 0: nan, not a number
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -0.5 and 0 * inf, expected
+        g = tm.grad(lambda x: la.norm(x, 0.5))(np.array([0.0, 1.0, 2.0]))
+    assert np.isnan(g.data[0])
+    g = tm.grad(lambda x: la.norm(x, 0.5))(np.array([0.5, 1.0, 2.0]))
+    assert np.all(np.isfinite(g.data))
