@@ -198,6 +198,9 @@ CASES = {  # id: (tinymeta fn, numpy reference, input maker, symmetric input?)
     **{f"cholesky {s}": (la.cholesky, np.linalg.cholesky, (lambda r, s=s: (spd(r, s),)),
                          True)
        for s in [(1, 1), (3, 3), (2, 3, 3)]},
+    "cholesky upper (2, 3, 3)": (lambda a: la.cholesky(a, upper=True),
+                                 lambda a: np.linalg.cholesky(a, upper=True),
+                                 lambda r: (spd(r, (2, 3, 3)),), True),
     **{f"eigh {s}": (eigh_fixed_signs, eigh_ref,
                      (lambda r, s=s: (spd(r, s) - s[-1] * np.eye(s[-1]),)), True)
        for s in [(1, 1), (3, 3), (2, 3, 3)]},

@@ -355,10 +355,10 @@ def solve(a: Any, b: Any) -> Tensor:
 
 
 # ---------------------------------------------------------------- cholesky
-def _cholesky_forward(a: Any) -> np.ndarray:
+def _cholesky_forward(a: Any, upper: bool) -> np.ndarray:
     a = np.asarray(a)
     try:
-        return np.linalg.cholesky(a)
+        return np.linalg.cholesky(a, upper=upper)
     except LinAlgError as error:
         where_ = _where_in_stack(a, np.linalg.cholesky)
         raise LinAlgError(f"cholesky: {where_} is not positive definite (numpy.linalg: "
@@ -366,7 +366,9 @@ def _cholesky_forward(a: Any) -> np.ndarray:
                           f"(e.g. B Bᵀ + n I)") from None
 
 
-def _cholesky_vjp(g, ans, a):
+def _cholesky_vjp(g, ans, a, upper):
+    if upper:  # U = Lᵀ: the same rule on the transposes
+        g, ans = _mT(g), _mT(ans)
     n = shape_of(ans)[-1]
     # Φ: keep the lower triangle, halve the diagonal (a constant mask in g's dtype)
     phi = _mask(np.tril(np.ones((n, n))) - 0.5 * np.eye(n), g)
@@ -382,17 +384,19 @@ _cholesky = Primitive("cholesky", _cholesky_forward, _explain,
 _cholesky.defvjp(_cholesky_vjp)
 
 
-def cholesky(a: Any) -> Tensor:
-    """numpy.linalg.cholesky: the lower-triangular L with a = L Lᵀ (a stack: each matrix).
+def cholesky(a: Any, *, upper: bool = False) -> Tensor:
+    """numpy.linalg.cholesky: the lower-triangular L with a = L Lᵀ (a stack: each matrix);
+    ``upper=True``: the upper-triangular U = Lᵀ with a = Uᵀ U.
 
-    numpy reads only the lower triangle. The derivative is the symmetric one
-    (as in JAX and PyTorch): Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹), Φ = lower triangle
-    with the diagonal halved, i.e. the gradient of cholesky((A + Aᵀ) / 2).
-    A matrix that is not positive definite raises ``LinAlgError``.
+    numpy reads only the lower (upper) triangle. The derivative is the
+    symmetric one (as in JAX and PyTorch): Ā = sym(L⁻ᵀ Φ(Lᵀ L̄) L⁻¹), Φ = lower
+    triangle with the diagonal halved, i.e. the gradient of
+    cholesky((A + Aᵀ) / 2). A matrix that is not positive definite raises
+    ``LinAlgError``.
     """
     a = _float(a)
     _square("cholesky", a)
-    return _cholesky(a)
+    return _cholesky(a, upper=bool(upper))
 
 
 # ---------------------------------------------------------------- eigh
