@@ -249,20 +249,8 @@ def test_norm(case, keepdims, rng):
                  lambda x: np.linalg.norm(x, ord_, axis, keepdims), (apart(rng, shape),))
 
 
-def _power_keeps_float32() -> bool:
-    """Does power's rule keep float32 at second order? (Issue 10 item 2: its rule made
-    ``y - 1`` a float64 array; the p-norms' rule uses power.)"""
-    x = np.array([1.5], np.float32)
-    return ops.power.vjps[0](x, x ** 2.5, x, 2.5).dtype == np.float32
-
-
-_POWER_DRIFT = pytest.mark.xfail(not _power_keeps_float32(), strict=True,
-                                 reason="power's VJP promotes float32 to float64 (issue 10 "
-                                        "item 2); p-norms other than 1, 2, inf use power")
-FLOAT32_NORMS = [
-    pytest.param(o, -1, marks=[_POWER_DRIFT] if o in (3, 1.5, 0.5, -1) else [])
-    for o in VECTOR_ORDERS
-] + [(o, (1, 2)) for o in ("fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf)]
+FLOAT32_NORMS = [(o, -1) for o in VECTOR_ORDERS] + [
+    (o, (1, 2)) for o in ("fro", "nuc", 1, -1, 2, -2, math.inf, -math.inf)]
 
 
 @pytest.mark.parametrize("ord_,axis", FLOAT32_NORMS, ids=str)

@@ -911,12 +911,29 @@ EVERY_OP = {
     "average": (lambda x, w: tm.average(x, axis=0, weights=w), [_pos((3, 2)), _pos((3,))]),
     "ptp": (lambda x: tm.ptp(x, axis=1), [_distinct((2, 3))]),
     "median": (lambda x: tm.median(x, axis=1), [_distinct((2, 3))]),
+    # tinymeta.linalg (symmetric inputs for cholesky and eigh: see _spd)
+    "linalg.inv": (tm.linalg.inv, [lambda r: _spd(r)]),
+    "linalg.det": (tm.linalg.det, [lambda r: _spd(r)]),
+    "linalg.slogdet": (lambda a: tm.linalg.slogdet(a)[1], [lambda r: _spd(r)]),
+    "linalg.solve": (tm.linalg.solve, [lambda r: _spd(r), _pos((3, 2))]),
+    "linalg.cholesky": (lambda a: tm.linalg.cholesky((a + tm.swapaxes(a, -1, -2)) / 2),
+                        [lambda r: _spd(r)]),
+    "linalg.norm": (lambda a: tm.linalg.norm(a, axis=1), [_pos((2, 3))]),
+    "linalg.eigh": (lambda a: tm.linalg.eigh((a + tm.swapaxes(a, -1, -2)) / 2)[0],
+                    [lambda r: _spd(r)]),
 }
+
+
+def _spd(rng, n=3):
+    """A well-conditioned symmetric positive definite matrix with distinct eigenvalues."""
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (q * np.arange(1.0, n + 1.0)) @ q.T
 
 
 def test_every_public_op_has_a_row():
     rows = {name.split("-")[0] for name in EVERY_OP}
-    assert sorted(set(ops.__all__) - rows) == []
+    public = set(ops.__all__) | {f"linalg.{name}" for name in tm.linalg.__all__}
+    assert sorted(public - rows) == []
 
 
 def _smooth_scalar(fn):
