@@ -116,8 +116,8 @@ def test_matmul_operator_error():
 def test_dot_and_vdot_errors():
     with pytest.raises(ValueError, match=r"vdot: shapes \(2, 3\) and \(3,\) must be equal"):
         tm.vdot(np.ones((2, 3)), np.ones(3))
-    with pytest.raises(ValueError, match="dot: only 0-, 1- and 2-D.*matmul"):
-        tm.dot(np.ones((2, 2, 2)), np.ones(2))
+    with pytest.raises(ValueError, match=r"dot: .*\(2, 2, 2\).*\(3,\)"):
+        tm.dot(np.ones((2, 2, 2)), np.ones(3))
 
 
 # ---------------------------------------------------------------- gradient of a non-scalar

@@ -871,12 +871,69 @@ EVERY_OP = {
     "rint": (lambda x: tm.rint(x) + x, [lambda r: r.uniform(0.1, 0.4, 3)]),
     "clip": (lambda x: tm.clip(x, 0.5, 1.5), [lambda r: np.array([0.2, 0.9, 1.7])]),
     "nan_to_num": (tm.nan_to_num, [_pos((3,))]),
+    # rearrange.py
+    "ravel": (tm.ravel, [_pos((2, 3))]),
+    "flatten": (tm.flatten, [_pos((2, 3))]),
+    "moveaxis": (lambda x: tm.moveaxis(x, 0, -1), [_pos((2, 3, 2))]),
+    "repeat": (lambda x: tm.repeat(x, 2, axis=1), [_pos((2, 3))]),
+    "tile": (lambda x: tm.tile(x, (2, 1)), [_pos((2, 3))]),
+    "roll": (lambda x: tm.roll(x, 1, axis=1), [_pos((2, 3))]),
+    "flip": (lambda x: tm.flip(x, axis=0), [_pos((2, 3))]),
+    "split": (lambda x: tm.split(x, 2)[0] * tm.split(x, 2)[1], [_pos((4,))]),
+    "array_split": (lambda x: tm.array_split(x, 2)[1], [_pos((5,))]),
+    "vstack": (lambda x, y: tm.vstack([x, y]), [_pos((3,)), _pos((2, 3))]),
+    "hstack": (lambda x, y: tm.hstack([x, y]), [_pos((3,)), _pos((2,))]),
+    "dstack": (lambda x, y: tm.dstack([x, y]), [_pos((2, 3)), _pos((2, 3))]),
+    "column_stack": (lambda x, y: tm.column_stack([x, y]), [_pos((3,)), _pos((3, 2))]),
+    "append": (lambda x, y: tm.append(x, y), [_pos((2, 2)), _pos((3,))]),
+    "pad": (lambda x: tm.pad(x, ((1, 0), (0, 2)), constant_values=0.5), [_pos((2, 3))]),
+    "diag": (lambda x: tm.diag(x, k=1), [_pos((3,))]),
+    "diagonal": (lambda x: tm.diagonal(x, 1), [_pos((3, 4))]),
+    "tril": (tm.tril, [_pos((3, 3))]),
+    "triu": (lambda x: tm.triu(x, 1), [_pos((3, 4))]),
+    "sort": (lambda x: tm.sort(x, axis=1), [_distinct((2, 3))]),
+    "argsort": (lambda x: x[tm.argsort(x).data], [_distinct((4,))]),
+    # contractions.py
+    "einsum": (lambda x, y: tm.einsum("ij,jk->ik", x, y), [_pos((2, 3)), _pos((3, 2))]),
+    "einsum-diagonal": (lambda x: tm.einsum("ii->i", x), [_pos((3, 3))]),
+    "tensordot": (lambda x, y: tm.tensordot(x, y, axes=([1], [0])), [_pos((2, 3)), _pos((3, 2))]),
+    "dot-nd": (tm.dot, [_pos((2, 2, 3)), _pos((2, 3, 2))]),
+    "inner": (tm.inner, [_pos((2, 3)), _pos((3,))]),
+    "outer": (tm.outer, [_pos((2,)), _pos((3,))]),
+    "kron": (tm.kron, [_pos((2, 2)), _pos((2, 1))]),
+    # statistics.py
+    "prod": (lambda x: tm.prod(x, axis=1), [_pos((2, 3))]),
+    "cumsum": (lambda x: tm.cumsum(x, axis=1), [_pos((2, 3))]),
+    "cumprod": (lambda x: tm.cumprod(x, axis=0), [_pos((3, 2))]),
+    "var": (lambda x: tm.var(x, axis=0, ddof=1), [_pos((3, 2))]),
+    "std": (lambda x: tm.std(x, axis=1), [_pos((2, 3))]),
+    "trace": (tm.trace, [_pos((3, 3))]),
+    "average": (lambda x, w: tm.average(x, axis=0, weights=w), [_pos((3, 2)), _pos((3,))]),
+    "ptp": (lambda x: tm.ptp(x, axis=1), [_distinct((2, 3))]),
+    "median": (lambda x: tm.median(x, axis=1), [_distinct((2, 3))]),
+    # tinymeta.linalg (symmetric inputs for cholesky and eigh: see _spd)
+    "linalg.inv": (tm.linalg.inv, [lambda r: _spd(r)]),
+    "linalg.det": (tm.linalg.det, [lambda r: _spd(r)]),
+    "linalg.slogdet": (lambda a: tm.linalg.slogdet(a)[1], [lambda r: _spd(r)]),
+    "linalg.solve": (tm.linalg.solve, [lambda r: _spd(r), _pos((3, 2))]),
+    "linalg.cholesky": (lambda a: tm.linalg.cholesky((a + tm.swapaxes(a, -1, -2)) / 2),
+                        [lambda r: _spd(r)]),
+    "linalg.norm": (lambda a: tm.linalg.norm(a, axis=1), [_pos((2, 3))]),
+    "linalg.eigh": (lambda a: tm.linalg.eigh((a + tm.swapaxes(a, -1, -2)) / 2)[0],
+                    [lambda r: _spd(r)]),
 }
+
+
+def _spd(rng, n=3):
+    """A well-conditioned symmetric positive definite matrix with distinct eigenvalues."""
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (q * np.arange(1.0, n + 1.0)) @ q.T
 
 
 def test_every_public_op_has_a_row():
     rows = {name.split("-")[0] for name in EVERY_OP}
-    assert sorted(set(ops.__all__) - rows) == []
+    public = set(ops.__all__) | {f"linalg.{name}" for name in tm.linalg.__all__}
+    assert sorted(public - rows) == []
 
 
 def _smooth_scalar(fn):

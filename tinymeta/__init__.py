@@ -9,6 +9,7 @@ Layers, bottom to top: ``tensor`` (the array and its node), ``primitive`` and
 transforms), ``tree``, ``testing``; above them ``nn``, ``meta`` and ``viz``.
 """
 
+from tinymeta import linalg
 from tinymeta import numpy_dispatch as _numpy_dispatch
 from tinymeta import ops as _ops
 from tinymeta.autodiff import (
@@ -33,11 +34,13 @@ from tinymeta.tree import tree_leaves, tree_map
 __version__ = "0.1.0"
 
 # np.tanh(t), np.sum(t), ndarray + t: numpy hands tensors to the tinymeta op of that name
-_numpy_dispatch.install(Tensor, {name: getattr(_ops, name) for name in _ops_all})
+_numpy_dispatch.install(Tensor, {**{name: getattr(_ops, name) for name in _ops_all},
+                                **{f"linalg.{name}": getattr(linalg, name)
+                                   for name in linalg.__all__}})
 
 __all__ = [
-    "Tensor", "tensor", "is_tensor", "name_scope", "no_grad", "grad", "value_and_grad", "vjp",
-    "jvp", "jacobian", "hessian", "hvp", "stop_gradient", "keep_graph", "debug_nans",
+    "linalg", "Tensor", "tensor", "is_tensor", "name_scope", "no_grad", "grad", "value_and_grad",
+    "vjp", "jvp", "jacobian", "hessian", "hvp", "stop_gradient", "keep_graph", "debug_nans",
     "IndependentOutputWarning", "backward_node_count", "tree_map", "tree_leaves",
     *_ops_all,
 ]

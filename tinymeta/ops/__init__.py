@@ -6,23 +6,27 @@ those (so an op is exported by being declared in its module), and gives
 """
 
 from tinymeta.ops import (
+    contractions,
     elementwise,
     linalg,
     losses,
+    rearrange,
     reductions,
     rounding,
     shape,
+    statistics,
     transcendental,
 )
 from tinymeta.tensor import Tensor
 
-_MODULES = (elementwise, transcendental, rounding, linalg, losses, reductions, shape)
+_MODULES = (elementwise, transcendental, rounding, linalg, contractions, losses, reductions,
+            statistics, shape, rearrange)
 __all__ = [name for module in _MODULES for name in module.__all__]
 globals().update({name: getattr(module, name) for module in _MODULES for name in module.__all__})
 
 # ndarray methods that are tinymeta ops of the same name (first argument: the tensor)
 _METHODS = ("sum", "mean", "max", "min", "prod", "cumsum", "cumprod", "std", "var", "trace",
-            "clip", "round", "squeeze", "swapaxes", "ravel", "flatten", "repeat", "sort",
+            "clip", "round", "squeeze", "swapaxes", "ravel", "flatten", "repeat",
             "argsort", "diagonal", "dot", "exp", "log", "tanh")
 
 

@@ -235,8 +235,10 @@ def _relu_forward(x):
     return np.maximum(x, x.dtype.type(0) if x.dtype.kind == "f" else 0.0)
 
 
-sigmoid = Primitive("sigmoid", _sigmoid_forward)
-relu = Primitive("relu", _relu_forward)
+sigmoid = Primitive("sigmoid", _sigmoid_forward,
+                    doc="1 / (1 + exp(-x)), computed stably; derivative ans * (1 - ans).")
+relu = Primitive("relu", _relu_forward,
+                 doc="max(x, 0) elementwise; derivative 1 where x > 0, else 0 (also at 0).")
 
 exp.defvjp(lambda g, ans, x: multiply(g, ans))
 log.defvjp(lambda g, ans, x: divide(g, x))

@@ -27,7 +27,7 @@ from tinymeta.ops.shape import _reshape, unbroadcast
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
-__all__ = ["matmul", "linear", "vdot", "dot"]
+__all__ = ["matmul", "linear", "vdot"]
 
 
 def _explain_matmul(name, error, args, params):
@@ -161,12 +161,3 @@ def vdot(a: Any, b: Any) -> Tensor:
     if shape_of(a) != shape_of(b):
         raise ValueError(f"vdot: shapes {shape_of(a)} and {shape_of(b)} must be equal")
     return _sum(multiply(a, b))
-
-
-def dot(a: Any, b: Any) -> Tensor:
-    """numpy.dot for 1-D and 2-D operands (matmul; scalars multiply)."""
-    if len(shape_of(a)) == 0 or len(shape_of(b)) == 0:
-        return multiply(a, b)
-    if len(shape_of(a)) > 2 or len(shape_of(b)) > 2:
-        raise ValueError("dot: only 0-, 1- and 2-D operands are supported; use matmul")
-    return matmul(a, b)
