@@ -24,7 +24,7 @@ import numpy as np
 
 from tinymeta import ops
 from tinymeta.ops import mse_loss
-from tinymeta.tensor import Tensor, _constant, _raw, _state
+from tinymeta.tensor import Tensor
 from tinymeta.tree import flatten, tree_map, tree_paths, unflatten
 
 __all__ = ["mlp_init", "mlp_apply", "mse_loss", "sgd", "Adam", "ACTIVATIONS"]
@@ -86,43 +86,8 @@ def sgd(params: Any, grads: Any, lr: float | Any) -> Any:
     """One SGD step over a tree: ``p - lr * g``. ``lr`` may be a tree (per-parameter rates)."""
     if isinstance(lr, (int, float, np.number)) or (
             isinstance(lr, (np.ndarray, Tensor)) and np.ndim(lr) == 0):
-        if not (_state.keep_cut_edges or _state.debug_nans):  # those want every op
-            fast = _untraced_step(params, grads, lr)
-            if fast is not None:
-                return fast
         return tree_map(lambda p, g: p - lr * g, params, grads)
     return tree_map(lambda p, g, a: p - a * g, params, grads, lr)
-
-
-def _untraced_step(params: Any, grads: Any, lr: Any) -> Any:
-    """``p - lr * g`` in numpy when nothing is traced (Reptile, first-order inner loops,
-    adapting at test time): the same values the ops would compute, without two primitive
-    calls per leaf. None when some leaf is traced, or the trees or shapes differ (then the
-    ops run, and say what is wrong)."""
-    if _traced(lr):
-        return None  # differentiating with respect to α
-    p_leaves, treedef = flatten(params)
-    g_leaves, g_def = flatten(grads)
-    if g_def != treedef:
-        return None
-    out = []
-    for p, g in zip(p_leaves, g_leaves, strict=True):
-        if _traced(p) or _traced(g):
-            return None
-        # the ops return a tensor if any operand is one
-        wrap = type(lr) is Tensor or type(p) is Tensor or type(g) is Tensor
-        p, g = _raw(p), _raw(g)
-        if type(p) is not np.ndarray or type(g) is not np.ndarray or p.shape != g.shape \
-                or p.dtype != g.dtype:
-            return None
-        step = np.subtract(p, np.multiply(_raw(lr), g))
-        out.append(_constant(step) if wrap else step)
-    return unflatten(treedef, out)
-
-
-def _traced(x: Any) -> bool:
-    """A tensor the ops must see: it requires grad, or keep_graph() drew its inputs."""
-    return type(x) is Tensor and (x.requires_grad or x._inputs is not None)
 
 
 class Adam:

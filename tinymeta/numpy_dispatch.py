@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.tensor import Tensor, _constant
+from tinymeta.tensor import Tensor, constant
 
 __all__ = ["install", "supported_numpy_functions"]
 
@@ -77,7 +77,7 @@ def _traced(values: Any) -> bool:
 
 def _bare(x: Any) -> Any:
     if type(x) is Tensor:
-        return x._value()
+        return x._value
     if isinstance(x, (list, tuple)):
         return type(x)(_bare(v) for v in x)
     return x
@@ -121,7 +121,7 @@ def _call(name: str, fn: Callable, args: tuple, kwargs: dict) -> Any:
 def _array_ufunc(self: Tensor, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any):
     name = ufunc.__name__
     if method == "__call__" and name in _BOOL_UFUNCS and not kwargs:
-        return _constant(ufunc(*(_bare(x) for x in inputs)))
+        return constant(ufunc(*(_bare(x) for x in inputs)))
     fn = _registry.get(_ALIASES.get(name, name))
     if method == "__call__" and fn is not None:
         return _call(name, fn, inputs, kwargs)
@@ -134,7 +134,7 @@ def _array_ufunc(self: Tensor, ufunc: np.ufunc, method: str, *inputs: Any, **kwa
     if _traced(inputs):
         raise _unsupported(what, inputs)
     result = getattr(ufunc, method)(*(_bare(x) for x in inputs), **kwargs)
-    return _constant(result) if isinstance(result, np.ndarray) else result
+    return constant(result) if isinstance(result, np.ndarray) else result
 
 
 def _array_function(self: Tensor, func: Callable, types: Any, args: tuple, kwargs: dict):

@@ -91,6 +91,10 @@ class Primitive:
         self.saves = None if saves is None else tuple(frozenset(s) for s in saves)
         return self
 
+    def defreads(self, *reads: Any) -> None:
+        """Declare, after ``defvjp``, which values each rule reads (its ``saves``)."""
+        self.defvjp(*self.vjps, saves=reads)
+
     def rule(self, i: int) -> Callable | None:
         if self.variadic:
             return lambda *a, **p: self.vjps[0](i, *a, **p)

@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Tensor", "Node", "Unsaved", "tensor", "name_scope", "no_grad", "is_tensor",
+__all__ = ["Tensor", "Node", "Unsaved", "constant", "name_scope", "no_grad", "is_tensor",
            "recording", "holds_traced"]
 
 
@@ -285,6 +285,11 @@ class Tensor:
         return f"tensor({body}{extra})"
 
 
+def constant(value: Any) -> Tensor:
+    """A constant tensor of a value the engine computed (no copy, no checks)."""
+    return Tensor._make(value if type(value) is np.ndarray else np.asarray(value), None)
+
+
 def _value_of(x: Any) -> Any:
     return x._value if type(x) is Tensor else x
 
@@ -323,15 +328,3 @@ def _as_array(data: Any, dtype: Any, opname: str) -> np.ndarray:
                             f"{type(data).__name__}; expected real numbers")
         array = array.astype(np.float64)  # float64 by default, as documented
     return array
-
-
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
-    """Make a tensor. Integer/bool data become float64 unless ``dtype`` says otherwise;
-    float32 data stays float32. A (nested) list holding traced tensors is stacked by a
-    recorded op (``tm.tensor([x, 2 * x])`` keeps its gradient)."""
-    if isinstance(data, (list, tuple)) and holds_traced(data):
-        from tinymeta.ops.shape import astype, pack  # the one op this module needs
-
-        out = pack(data)
-        return out if dtype is None or np.dtype(dtype) == out.dtype else astype(out, dtype=dtype)
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)

@@ -29,7 +29,7 @@ class GradientCheckError(AssertionError):
 
 
 def _as_float_array(x: Any) -> np.ndarray:
-    a = np.asarray(x._data if isinstance(x, Tensor) else x)
+    a = np.asarray(x._value if isinstance(x, Tensor) else x)
     return a if a.dtype.kind == "f" else a.astype(np.float64)
 
 

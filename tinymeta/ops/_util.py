@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from tinymeta.primitive import describe
-from tinymeta.tensor import (  # ShapeOnly: the ops import it from here
-    ShapeOnly,
+from tinymeta.tensor import (  # Unsaved: the ops import it from here
     Tensor,
+    Unsaved,
     holds_traced,
 )
 
@@ -42,7 +42,7 @@ def _ones_row(n: int, dtype: np.dtype) -> np.ndarray:
 
 def shape_of(x: Any) -> tuple[int, ...]:
     kind = type(x)
-    if kind is np.ndarray or kind is Tensor or kind is ShapeOnly:
+    if kind is np.ndarray or kind is Tensor or kind is Unsaved:
         return x.shape
     if (kind is list or kind is tuple) and holds_traced(x):
         # np.shape would convert the tensors to arrays; the op will stack them (pack)

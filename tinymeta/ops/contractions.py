@@ -265,7 +265,7 @@ def _einsum_vjp(i, g, ans, *operands, subscripts, optimize):
 
 
 _einsum.defvjp(_einsum_vjp)
-_einsum.vjp_takes_argnum = True
+_einsum.variadic = True
 
 
 def einsum(subscripts: Any, *operands: Any, optimize: Any = None) -> Tensor:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.ops._util import ShapeOnly, dtype_of, explain_broadcast, shape_of
+from tinymeta.ops._util import dtype_of, explain_broadcast, shape_of
 from tinymeta.ops.shape import unbroadcast
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
@@ -31,7 +31,7 @@ __all__ = [
 
 
 def _data(x: Any) -> Any:
-    return x._data if type(x) is Tensor else np.asarray(x)
+    return x._value if type(x) is Tensor else np.asarray(x)
 
 
 def _mask(condition: np.ndarray, like: Any) -> np.ndarray:
@@ -82,55 +82,6 @@ subtract.defreads((), ())
 multiply.defreads({1}, {0})
 divide.defreads({1}, {1, "ans"})
 negative.defreads(())
-
-
-# ---------------------------------------------------------------- keeping graphs slim
-def _offset_base(x: Tensor) -> Tensor:
-    """If x = base ± constant (recorded by _slim_offset), return base; else x itself."""
-    if x.op in ("add", "subtract") and x._inputs is not None:
-        first, second = x._inputs
-        if type(second) is ShapeOnly and type(first) is Tensor and first.shape == x.shape:
-            return first
-        if x.op == "add" and type(first) is ShapeOnly and second.shape == x.shape:
-            return second
-    return x
-
-
-def _slim_offset(args: tuple, out: np.ndarray) -> tuple:
-    """add(x, c), add(c, x), subtract(x, c) with a constant c: keep c's shape, not its value.
-
-    Their VJP with respect to x is g, whatever c is, and the same holds through a
-    chain of such offsets: θ_k = θ − c₁ − c₂ − … has derivative I in θ. So the
-    node records (base, shape of c), which frees both c and the intermediate
-    θ_i. This is what keeps first-order MAML's memory flat in the number of
-    inner steps: its updates θ_i = θ_{i-1} − α·stop_gradient(g) form such a
-    chain. (Under keep_graph() nothing is slimmed, so pictures show every step.)
-    """
-    a, b = args
-    a_var = type(a) is Tensor and a.requires_grad
-    b_var = type(b) is Tensor and b.requires_grad
-    if a_var == b_var:
-        return args
-    x, c = (a, b) if a_var else (b, a)
-    if x.shape != out.shape:  # x was broadcast: its VJP sums, keep everything
-        return args
-    c_shape = np.shape(c._data if type(c) is Tensor else c)
-    placeholder = ShapeOnly(c_shape, out.dtype)
-    base = _offset_base(x)
-    return (base, placeholder) if a_var else (placeholder, base)
-
-
-add.slim = _slim_offset
-
-
-def _slim_subtract(args: tuple, out: np.ndarray) -> tuple:
-    a = args[0]
-    if type(a) is Tensor and a.requires_grad:  # only x − c: c − x has derivative −1
-        return _slim_offset(args, out)
-    return args
-
-
-subtract.slim = _slim_subtract
 
 
 def _power_vjp_base(g, ans, x, y):
@@ -204,7 +155,7 @@ _where.defreads((), {0}, {0})  # the condition, a bool array the node holds anyw
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """numpy.where(condition, x, y); ``condition`` is a (non-differentiable) bool array."""
-    c = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    c = condition._value if isinstance(condition, Tensor) else np.asarray(condition)
     if c.dtype != bool:
         raise TypeError(f"where: condition must be a bool array, got dtype {c.dtype}; "
                         f"compare first, e.g. tm.where(x > 0, x, 0.0)")

@@ -64,7 +64,7 @@ def cross_entropy(logits: Any, labels: Any) -> Tensor:
     sl = shape_of(logits)
     if len(sl) != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {sl}")
-    lab = labels._data if isinstance(labels, Tensor) else np.asarray(labels)
+    lab = labels._value if isinstance(labels, Tensor) else np.asarray(labels)
     logp = log_softmax(logits, axis=-1)
     if lab.dtype.kind in "iu":
         if lab.shape != sl[:1]:

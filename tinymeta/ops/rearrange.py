@@ -54,7 +54,7 @@ from tinymeta.ops.shape import (
     scatter_add,
 )
 from tinymeta.primitive import Primitive, describe
-from tinymeta.tensor import Tensor, _constant
+from tinymeta.tensor import Tensor, constant
 
 __all__ = [
     "ravel", "flatten", "moveaxis", "repeat", "tile", "roll", "flip", "split", "array_split",
@@ -67,7 +67,7 @@ __all__ = [
 def _int(value: Any, what: str, opname: str) -> int:
     """A Python int from an int-like argument (never a float, never a bool)."""
     if isinstance(value, Tensor):
-        value = value._value()
+        value = value._value
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -78,7 +78,7 @@ def _int(value: Any, what: str, opname: str) -> int:
 def _ints(value: Any, what: str, opname: str) -> tuple[int, ...]:
     """A tuple of Python ints from an int or a sequence (or 1-d array) of ints."""
     if isinstance(value, Tensor):
-        value = value._value()
+        value = value._value
     if isinstance(value, np.ndarray) and value.ndim == 1:
         value = value.tolist() if value.dtype.kind in "iu" else list(value)
     if isinstance(value, (list, tuple)):
@@ -279,7 +279,7 @@ def _split(ary: Any, indices_or_sections: Any, axis: Any, opname: str) -> list[T
     n = shape[ax]
     sections = indices_or_sections
     if isinstance(sections, Tensor):
-        sections = sections._value()
+        sections = sections._value
     if isinstance(sections, (list, tuple)) or (
             isinstance(sections, np.ndarray) and sections.ndim > 0):
         cuts = _ints(sections, "an index in indices_or_sections", opname)
@@ -565,5 +565,5 @@ def argsort(a: Any, axis: Any = -1, kind: str | None = None, *,
     values, kind = _sortable(a, kind, stable, "argsort")
     if axis is not None:
         axis = _one_axis(axis, values.ndim, "argsort")
-    return _constant(np.argsort(values, axis=axis, kind=kind))
+    return constant(np.argsort(values, axis=axis, kind=kind))
 

@@ -44,7 +44,7 @@ __all__ = [
 def _value(x: Any) -> Any:
     """The number(s) as the forward saw them: a Python number stays a Python number, so a
     quotient computed from it is promoted as the forward's result was (float32 stays)."""
-    return x._data if type(x) is Tensor else x
+    return x._value if type(x) is Tensor else x
 
 
 def _constant_like(values: Any, like: Any) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 
 from tinymeta.ops._util import BROADCAST_RULE, add_reduce, normalize_axis, shape_of
 from tinymeta.primitive import Primitive, describe
-from tinymeta.tensor import Tensor
+from tinymeta.tensor import Tensor, holds_traced
 
 __all__ = [
     "reshape", "transpose", "swapaxes", "broadcast_to", "sum_to_shape", "getitem",
@@ -198,7 +198,7 @@ def _raw_index(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(_raw_index(i) for i in index)
     if isinstance(index, Tensor):
-        return index._value()
+        return index._value
     if isinstance(index, np.ndarray):
         return index.copy()
     if isinstance(index, list):
@@ -265,10 +265,10 @@ def _stack_vjp(i, g, ans, *args, axis):
 _concatenate = Primitive(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _explain_join)
 _concatenate.defvjp(_concat_vjp)
-_concatenate.vjp_takes_argnum = True
+_concatenate.variadic = True
 _stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis=axis), _explain_join)
 _stack.defvjp(_stack_vjp)
-_stack.vjp_takes_argnum = True
+_stack.variadic = True
 
 
 def pack(seq: Any) -> Tensor:
@@ -284,6 +284,16 @@ def pack(seq: Any) -> Tensor:
     items = [s if isinstance(s, (Tensor, np.ndarray)) else np.asarray(s, dtype=dtype)
              for s in items]
     return _stack(*items, axis=0)
+
+
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+    """Make a tensor (``tm.tensor``). Integer/bool data become float64 unless ``dtype`` says
+    otherwise; float32 data stays float32. A (nested) list holding traced tensors is
+    stacked by recorded ops (``tm.tensor([x, 2 * x])`` keeps its gradient)."""
+    if isinstance(data, (list, tuple)) and holds_traced(data):
+        out = pack(data)
+        return out if dtype is None or np.dtype(dtype) == out.dtype else astype(out, dtype=dtype)
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
 
 
 def _sequence(arrays: Any, opname: str) -> tuple:

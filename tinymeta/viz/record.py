@@ -1,0 +1,131 @@
+"""What a picture is drawn from: every op a function runs, seen through ``tm.observe``.
+
+The engine keeps only what gradients need: a node's inputs that require grad
+and the values its rules read. A picture wants more: the data arrays an op
+read, the constants (``α·stop_gradient(g)`` in first-order MAML is one), and
+the edge a ``stop_gradient`` cut. So drawing does not ask the engine to keep
+anything: it watches. ``Recorder`` is an observer (``tm.observe``) that turns
+each op into an ``Op`` record holding its inputs as they were given, the
+output tensor, its scope and derivative order; the walk in ``graph.py`` reads
+those records. A recorder keeps every output it saw alive until it is
+dropped, which is what a picture needs and the engine never pays for.
+
+Inputs are matched to the records that made them: a tensor that requires
+grad by its engine node (a recorded backward pass hands rules new tensors
+over the same nodes), a constant by its value array.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from tinymeta import Tensor
+from tinymeta.tensor import Node, recording
+
+__all__ = ["Op", "Recorder", "records_of"]
+
+_seq = itertools.count()
+
+
+class Op:
+    """One op as drawn: name, inputs (``Op`` records, numpy arrays or Python numbers),
+    static parameters, the output tensor, scope, derivative order and, for an op a
+    backward pass made, the ``Op`` whose rule made it."""
+
+    def __init__(self, op: str, inputs: list, params: dict, value: Tensor | None,
+                 shape: tuple, dtype: Any, scope: str = "", order: int = 0,
+                 backward_of: Op | None = None, node: Node | None = None) -> None:
+        self.op, self.inputs, self.op_params, self.value = op, inputs, params, value
+        self.shape, self.dtype, self.scope, self.order = shape, dtype, scope, order
+        self.backward_of, self.node = backward_of, node
+        self.seq = next(_seq)
+
+    @property
+    def requires_grad(self) -> bool:
+        return self.node is not None
+
+    @property
+    def name(self) -> str | None:
+        return None if self.node is None else self.node.name
+
+    def __repr__(self) -> str:
+        return f"<Op {self.op} {self.shape} #{self.seq}>"
+
+
+class Recorder:
+    """An observer that records every op (use with ``tm.observe(recorder)``)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[tuple, Op] = {}
+
+    @staticmethod
+    def _key(x: Any) -> tuple | None:
+        if type(x) is Tensor:
+            return ("node", id(x.node)) if x.node is not None else ("value", id(x._value))
+        if isinstance(x, Node):
+            return ("node", id(x))
+        if isinstance(x, np.ndarray):
+            return ("value", id(x))
+        return None
+
+    def lookup(self, x: Any) -> Any:
+        """The record of an input: the op that made it, a leaf or constant made outside,
+        or the array or number itself."""
+        key = self._key(x)
+        if key is not None and key in self._by_key:
+            return self._by_key[key]
+        if type(x) is Tensor:  # a leaf, or a constant made before recording started
+            op = "leaf" if x.node is not None and x.node.primitive is None else (
+                "constant" if x.node is None else x.node.op)
+            rec = Op(op, [], {}, x, x.shape, x.dtype, node=x.node,
+                     scope=x.node.scope if x.node is not None else "",
+                     order=x.node.order if x.node is not None else 0)
+            self._by_key[key] = rec
+            return rec
+        return x
+
+    def __call__(self, op: str, args: tuple, params: dict, out: Tensor) -> None:
+        inputs = [self.lookup(a) for a in args]
+        rule_of = recording.rule_of if recording.order else None
+        rec = Op(op, inputs, dict(params), out, out.shape, out.dtype, recording.scope,
+                 recording.order, self._by_key.get(("node", id(rule_of))) if rule_of else None,
+                 out.node)
+        self._by_key[self._key(out)] = rec
+
+    def records(self, outputs: list[Tensor]) -> list[Op]:
+        return [self.lookup(t) for t in outputs]
+
+
+def records_of(outputs: list[Tensor]) -> list[Op]:
+    """Records rebuilt from the engine's own nodes, for a tensor computed without a
+    recorder: ops that require grad and their inputs that do (no constants or data)."""
+    made: dict[int, Op] = {}
+    stack = [t.node for t in outputs if t.node is not None]
+    order: list[Node] = []
+    while stack:
+        node = stack.pop()
+        if id(node) in made:
+            continue
+        made[id(node)] = None  # type: ignore[assignment]
+        order.append(node)
+        stack.extend(p for p in node.inputs if p is not None)
+    for node in sorted(order, key=lambda n: n.seq):
+        inputs = [made[id(p)] if p is not None else s for p, s in zip(
+            node.inputs, node.saved, strict=True) if p is not None or _drawable(s)]
+        made[id(node)] = Op(node.op, inputs, dict(node.params), None, node.shape, node.dtype,
+                            node.scope, node.order, made.get(id(node.rule_of)), node)
+    out = []
+    for t in outputs:
+        if t.node is None:
+            out.append(Op("constant", [], {}, t, t.shape, t.dtype))
+        else:
+            made[id(t.node)].value = t
+            out.append(made[id(t.node)])
+    return out
+
+
+def _drawable(value: Any) -> bool:
+    return isinstance(value, (np.ndarray, int, float))
