@@ -47,7 +47,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from tinymeta import allocator  # noqa: E402
+from tinymeta.cli import malloc_tuning  # noqa: E402
 from tinymeta.meta import evaluate  # noqa: E402
 from tinymeta.meta.algorithms import ALGORITHMS  # noqa: E402
 from tinymeta.meta.checkpoint import load_run, save_run, subsample_curve  # noqa: E402
@@ -71,7 +71,7 @@ def run_one(algo: str, seed: int, iterations: int, eval_tasks: int, out: Path,
             inner_lr: float = 0.01) -> dict:
     """Train one (algorithm, seed), save it, evaluate it; return a JSON-able summary."""
     inner_steps = REPTILE_INNER_STEPS if algo == "reptile" else 1
-    allocator.tune()  # about 20% faster here: see tinymeta/allocator.py
+    malloc_tuning.tune()  # about 20% faster here: see tinymeta/cli/malloc_tuning.py
     config = TrainConfig(algo=algo, iterations=iterations, seed=seed, inner_steps=inner_steps,
                          inner_lr=inner_lr, dtype=DTYPE)
     result = meta_train(config)

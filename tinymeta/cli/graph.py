@@ -11,7 +11,7 @@ function and a ``run(args) -> exit status`` function. Bad input prints one
 line on stderr and returns 2; a missing Graphviz ``dot`` program prints how
 to install it, writes the DOT source instead, and returns 1.
 
-This module sits beside ``cli.py``, not inside ``tinymeta.viz``, and imports
+This module is part of the command line, not of ``tinymeta.viz``, and imports
 ``tinymeta.viz`` (and with it graphviz) only inside ``graph`` and ``explain``:
 ``tinymeta`` builds every subcommand's parser on every run, and ``tinymeta
 train`` should not pay for loading the renderer.
@@ -23,10 +23,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from tinymeta.argtypes import layer_widths, positive_float, positive_int
+from tinymeta.cli.argtypes import layer_widths, positive_float, positive_int
 from tinymeta.graph_algorithms import GRAPH_ALGORITHMS
 
-__all__ = ["graph_arguments", "graph", "explain_arguments", "explain", "FORMATS"]
+__all__ = [
+    "graph_arguments", "graph", "explain_arguments", "explain", "FORMATS", "GRAPH_HELP",
+    "EXPLAIN_HELP",
+]
+
+GRAPH_HELP = "draw the graph of one meta-gradient (MAML, FOMAML, Reptile, Meta-SGD)"
+EXPLAIN_HELP = "every Jacobian of MAML's chain rule, and what first-order MAML drops"
 
 FORMATS = ("svg", "png", "pdf", "dot", "text")
 

@@ -1,4 +1,4 @@
-"""argparse argument types shared by the command-line modules (``cli`` and ``cli_graph``).
+"""argparse argument types shared by the subcommands of ``tinymeta.cli``.
 
 Each raises ``argparse.ArgumentTypeError`` with a one-line reason, which argparse turns
 into ``tinymeta <command>: error: ...`` and exit status 2, never a traceback.
