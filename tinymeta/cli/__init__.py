@@ -22,14 +22,18 @@ Subcommands are registered in ``COMMANDS`` with ``command(name, help,
 arguments)(run)``: a subcommand is a function ``run(args) -> exit code`` plus a
 function that adds its arguments to an ``argparse`` parser.
 
-Bad input never shows a traceback: argument errors, unusable parameter files
-and invalid settings print one line, ``tinymeta <command>: error: ...``, on
-stderr and exit with status 2.
+Bad input never shows a traceback: argument errors, unusable parameter files,
+sizes that cannot fit in memory and invalid settings print one line,
+``tinymeta <command>: error: ...``, on stderr and exit with status 2 (checked
+before any work starts). Anything that still fails later is one line too,
+with status 1; ``TINYMETA_TRACEBACK=1`` shows the traceback instead.
+Every option's ``--help`` line states its default.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +50,21 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         raise UsageError(f"{self.prog}: error: {message}")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the help already says it
+    (options whose default depends on others say so in words) or it is a plain flag."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if not action.option_strings or "default" in text or default is None \
+                or default is False or default == argparse.SUPPRESS:  # 0 is a default, False not
+            return text
+        if isinstance(default, (list, tuple)):
+            default = ",".join(map(str, default))
+        return f"{text} (default: {str(default).replace('%', '%%')})"
 
 
 @dataclass(frozen=True)
@@ -87,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     for cmd in COMMANDS.values():
         # argparse %-formats help strings (not descriptions)
         cmd.add_arguments(sub.add_parser(cmd.name, help=cmd.help.replace("%", "%%"),
-                                         description=cmd.help))
+                                         description=cmd.help, formatter_class=_HelpFormatter))
     return parser
 
 
@@ -97,8 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
-            parser.print_help(sys.stderr)
-            return 2
+            raise UsageError(f"tinymeta: error: name a command: {', '.join(COMMANDS)} "
+                             f"(tinymeta --help, tinymeta COMMAND --help)")
         return COMMANDS[args.command].run(args)
     except UsageError as error:
         print(error, file=sys.stderr)
@@ -111,6 +130,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `tinymeta explain | head`: the reader left, which is fine
         sys.stderr.close()
         return 0
+    # Past the checks, a failure is still one line (the promise is: no tracebacks), but
+    # status 1: the input looked fine. TINYMETA_TRACEBACK=1 shows where, for a bug report.
+    except Exception as error:
+        if os.environ.get("TINYMETA_TRACEBACK"):
+            raise
+        where = f"tinymeta {argv_command(argv)}".rstrip()
+        if isinstance(error, MemoryError):
+            message = "ran out of memory; choose smaller sizes"
+        elif isinstance(error, OSError):
+            message = str(error)
+        else:
+            message = (f"unexpected {type(error).__name__}: {error} (a bug: rerun with "
+                       f"TINYMETA_TRACEBACK=1 to see where)")
+        print(f"{where}: error: {' '.join(message.split())}", file=sys.stderr)
+        return 1
+
+
+def argv_command(argv: Sequence[str] | None) -> str:
+    """The subcommand named in ``argv``, or ''."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    return next((w for w in words if w in COMMANDS), "")
 
 
 if __name__ == "__main__":

@@ -213,12 +213,12 @@ def estimate_memory(config: TrainConfig) -> dict[str, int]:
     steps = config.inner_steps + 2  # θ_0 … θ_k and the query pass
     return {
         # θ, the meta-gradient, Adam's two moments, Meta-SGD's rates, the update's temporaries
-        "--hidden (the parameters and Adam's moments)": 8 * n_params * item,
+        "--hidden: the parameters and Adam's moments": 8 * n_params * item,
         # each task's copy of θ at every inner step, with its gradient, kept for backward
-        "--meta-batch × --inner-steps × --hidden (each task's adapted parameters)":
+        "--meta-batch × --inner-steps × --hidden: each task's adapted parameters":
             4 * config.meta_batch * steps * n_params * item,
         # every layer's activations for the support and query points, forward and backward
-        "--meta-batch × --shots × --hidden (activations)":
+        "--meta-batch × --shots × --hidden: activations":
             6 * config.meta_batch * 2 * config.shots * steps * sum(sizes) * item,
-        "--iterations (the loss of every iteration)": 8 * config.iterations,
+        "--iterations: the loss of every iteration": 8 * config.iterations,
     }
