@@ -15,7 +15,7 @@ Python. One module per subcommand:
     graph.py          tinymeta graph and explain (import tinymeta.viz only when they run,
                       so the other commands start without the renderer)
     argtypes.py       argparse types shared by them
-    checks.py         UsageError
+    checks.py         UsageError, and the memory check run before any work
     malloc_tuning.py  glibc malloc thresholds for processes that train (~20% faster)
 
 Subcommands are registered in ``COMMANDS`` with ``command(name, help,
