@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:
         if os.environ.get("TINYMETA_TRACEBACK"):
             raise
-        where = f"tinymeta {argv_command(argv)}".rstrip()
+        where = f"tinymeta {_argv_command(argv)}".rstrip()
         if isinstance(error, MemoryError):
             message = "ran out of memory; choose smaller sizes"
         elif isinstance(error, OSError):
@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def argv_command(argv: Sequence[str] | None) -> str:
+def _argv_command(argv: Sequence[str] | None) -> str:
     """The subcommand named in ``argv``, or ''."""
     words = list(sys.argv[1:] if argv is None else argv)
     return next((w for w in words if w in COMMANDS), "")
