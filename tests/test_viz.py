@@ -38,7 +38,7 @@ import pytest
 
 import tinymeta as tm
 from tinymeta import viz
-from tinymeta.cli_graph import explain, explain_arguments, graph, graph_arguments
+from tinymeta.cli.graph import explain, explain_arguments, graph, graph_arguments
 from tinymeta.meta import maml_objective
 from tinymeta.viz.meta_graphs import meta_problem
 
