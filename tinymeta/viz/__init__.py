@@ -29,17 +29,19 @@ The modules, bottom to top (each uses only the ones above it and the engine):
     dot.py          Graphviz: clusters per scope, legend, detail="ops" | "scopes"
     trace.py        draw / wengert / graph_of for a function or a tensor
     meta_graphs.py  the graphs of MAML, FOMAML, Reptile and Meta-SGD on a tiny network
-    report.py       the Jacobian report (engine + meta only)
+
+The Jacobian report (``jacobian_report``, ``reptile_view``) lives in
+``tinymeta.meta.report`` (it draws nothing); it is re-exported here.
 
 ``tinymeta graph`` and ``tinymeta explain`` (``tinymeta/cli_graph.py``) put
 ``meta_graph``, the renderer and the report on the command line.
 """
 
+from tinymeta.meta.report import JacobianReport, ReptileView, jacobian_report, reptile_view
 from tinymeta.viz.dot import side_by_side, to_digraph
 from tinymeta.viz.flow import Flow, gradient_flow
 from tinymeta.viz.graph import EDGE_CLASSES, ROLES, Edge, Graph, Node, walk
 from tinymeta.viz.meta_graphs import GRAPH_ALGORITHMS, meta_graph
-from tinymeta.viz.report import JacobianReport, ReptileView, jacobian_report, reptile_view
 from tinymeta.viz.text import wengert_list
 from tinymeta.viz.trace import compare, draw, graph_of, parameters, trace, wengert
 
