@@ -2,7 +2,7 @@
 the gradient-flow overlay and the `graph` command.
 
 The class counts are asserted on the DOT source, which needs no Graphviz binary.
-They are for the pictures' model: a 1→4→1 tanh MLP (4 parameter tensors: w0, b0,
+They are for the pictures' model: a 1→3→1 tanh MLP (4 parameter tensors: w0, b0,
 w1, b1) on one task. Per inner step the Hessian path θᵢ₋₁ ⇝ g ⇝ α·g → θᵢ has
 
      4  edges θᵢ₋₁ → identity (grad's variables, one per parameter tensor)
@@ -46,7 +46,7 @@ HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="the Graphviz `dot` program is not "
                                "installed (apt-get install graphviz); DOT-text tests still run")
 
-PARAMS = 4  # parameter tensors of the 1→4→1 MLP
+PARAMS = 4  # parameter tensors of the 1→3→1 MLP
 CLASS = re.compile(r'class=(?:"([^"]*)"|([^\s\]]+))')
 
 
@@ -243,7 +243,7 @@ def test_wengert_list_lines_roles_and_classes():
     lines = viz.wengert_list(g).splitlines()
     assert len(lines) == len(g.nodes) + 1
     assert [int(line.split()[0][1:]) for line in lines[:-1]] == list(range(len(g.nodes)))
-    assert lines[0].startswith("%0  = parameter w0") and "(1, 4)" in lines[0]
+    assert lines[0].startswith("%0  = parameter w0") and "(1, 3)" in lines[0]
     cuts = [line for line in lines if "stop_gradient (cut)" in line]
     assert len(cuts) == PARAMS and all("cut ← %" in line for line in cuts)
     updates = [line for line in lines if "update θ₁" in line]
@@ -339,3 +339,26 @@ def test_explain_command_json(capsys):
     data = json.loads(capsys.readouterr().out)
     assert {"max_jacobian_error", "dropped_norm_ratio", "cosine"} <= set(data)
     assert data["max_jacobian_error"] <= 1e-10
+
+
+def test_graph_and_explain_default_to_the_same_problem():
+    g, e = _parse(graph_arguments, []), _parse(explain_arguments, [])
+    for name in ("hidden", "activation", "shots", "seed", "inner_lr"):
+        assert getattr(g, name) == getattr(e, name), name
+    # ... which is the pictures' problem and the report's
+    params, batch = meta_problem()
+    from tinymeta.meta.report import small_problem
+    params2, batch2 = small_problem()
+    assert all(np.array_equal(params[k], params2[k]) for k in params)
+    assert all(np.array_equal(batch[k], batch2[k]) for k in batch)
+    assert [np.shape(params[k]) for k in ("w0", "b0", "w1", "b1")] == [(1, 3), (3,), (3, 1),
+                                                                        (1,)]
+
+
+def test_explain_command_relu(capsys):
+    import json
+
+    assert explain(_parse(explain_arguments, ["--inner-steps", "1", "--json", "--no-reptile",
+                                              "--activation", "relu"])) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["activation"] == "relu" and data["max_jacobian_error"] <= 1e-10

@@ -58,10 +58,12 @@ def graph_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flow", action="store_true",
                    help="overlay the gradient flow: each edge's pen width and label show the "
                         "norm of the adjoint through it")
-    p.add_argument("--hidden", type=layer_widths, default=[4], help="hidden layer widths (4)")
+    p.add_argument("--hidden", type=layer_widths, default=[3],
+                   help="hidden layer widths (3: explain's 1→3→1 MLP)")
     p.add_argument("--activation", choices=("tanh", "relu"), default="tanh")
     p.add_argument("--inner-lr", type=positive_float, default=0.01, help="α (0.01)")
-    p.add_argument("--shots", type=positive_int, default=5, help="support points (5)")
+    p.add_argument("--shots", type=positive_int, default=10,
+                   help="support (and query) points (10, as explain)")
     p.add_argument("--seed", type=int, default=0, help="seed for θ and the task (0)")
 
 
@@ -161,6 +163,9 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inner-lr", type=positive_float, default=0.01, help="α (0.01)")
     p.add_argument("--hidden", type=layer_widths, default=[3],
                    help="hidden layer widths (3: a 1→3→1 MLP, 10 parameters)")
+    p.add_argument("--activation", choices=("tanh", "relu"), default="tanh")
+    p.add_argument("--shots", type=positive_int, default=10,
+                   help="support (and query) points (10, as graph)")
     p.add_argument("--seed", type=int, default=0, help="seed for θ and the task (0)")
     p.add_argument("--no-reptile", action="store_true",
                    help="skip the Reptile-paper check (FOMAML keeps half of AvgGradInner)")
@@ -168,14 +173,14 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
 
 def explain(args: argparse.Namespace) -> int:
     """Print every factor of ∂θ_k/∂θ and what FOMAML drops (see ``report.py``)."""
-    from tinymeta.viz.report import jacobian_report
+    from tinymeta.meta.report import jacobian_report
 
     sizes = (1, *args.hidden, 1)
     n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
     if n > 200:
         return _error("explain", f"a {'→'.join(map(str, sizes))} network has {n} parameters; "
                                  f"the report prints {n}×{n} matrices, keep it under 200")
-    report = jacobian_report(args.inner_steps, args.inner_lr, sizes, seed=args.seed,
-                             with_reptile=not args.no_reptile)
+    report = jacobian_report(args.inner_steps, args.inner_lr, sizes, args.activation,
+                             args.shots, seed=args.seed, with_reptile=not args.no_reptile)
     print(report.to_json() if args.json else report.text())
     return 0

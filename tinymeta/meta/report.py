@@ -41,7 +41,7 @@ from tinymeta.nn import mlp_init
 
 __all__ = [
     "JacobianReport", "jacobian_report", "ReptileView", "reptile_view", "FlatModel",
-    "small_problem",
+    "small_problem", "SIZES", "SHOTS", "ACTIVATION",
 ]
 
 
@@ -226,16 +226,25 @@ def _sub(i: int) -> str:
     return str(i).translate(str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉"))
 
 
-def small_problem(sizes: Sequence[int] = (1, 3, 1), seed: int = 0, shots: int = 10,
+# The one problem of the report, ``tinymeta explain``, ``tinymeta graph`` and the figures of
+# docs/what-fomaml-drops.md: a 1→3→1 MLP (10 numbers, so every matrix prints) on one
+# sinusoid task with 10 support and 10 query points, θ drawn with standard deviation 1.
+SIZES = (1, 3, 1)
+SHOTS = 10
+ACTIVATION = "tanh"  # smooth, so finite differences of the inner loop cross no kink
+
+
+def small_problem(sizes: Sequence[int] = SIZES, seed: int = 0, shots: int = SHOTS,
                   std: float = 1.0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(θ, one sinusoid task with ``shots`` support and query points): the report's problem."""
+    """(θ, one sinusoid task with ``shots`` support and query points): the report's problem,
+    which is also the pictures' (``tinymeta.viz.meta_problem`` is this function)."""
     params = mlp_init(list(sizes), seed=seed, std=std)
     return params, Sinusoid().sample(1, shots, shots, rng=seed)
 
 
 def jacobian_report(
-    inner_steps: int = 2, inner_lr: float = 0.01, sizes: Sequence[int] = (1, 3, 1),
-    activation: str = "tanh", shots: int = 10, seed: int = 0, std: float = 1.0,
+    inner_steps: int = 2, inner_lr: float = 0.01, sizes: Sequence[int] = SIZES,
+    activation: str = ACTIVATION, shots: int = SHOTS, seed: int = 0, std: float = 1.0,
     with_reptile: bool = True,
 ) -> JacobianReport:
     """Compute the report for one sinusoid task (``shots`` support and query points).
@@ -337,8 +346,8 @@ class ReptileView:
 
 
 def reptile_view(
-    alphas: Sequence[float] = (1e-2, 1e-3, 1e-4), sizes: Sequence[int] = (1, 3, 1),
-    activation: str = "tanh", shots: int = 10, seed: int = 0, std: float = 1.0,
+    alphas: Sequence[float] = (1e-2, 1e-3, 1e-4), sizes: Sequence[int] = SIZES,
+    activation: str = ACTIVATION, shots: int = SHOTS, seed: int = 0, std: float = 1.0,
 ) -> ReptileView:
     """Check that FOMAML keeps half of MAML's AvgGradInner term, to leading order in α.
 
