@@ -3,7 +3,7 @@
 MAML adapts with k inner SGD steps and differentiates the query loss at θ_k:
 
     θ₀ = θ,   θᵢ = θᵢ₋₁ − α∇L(θᵢ₋₁),
-    ∇_θ L_query(θ_k) = (∂θ₁/∂θ₀)ᵀ ··· (∂θ_k/∂θ_{k−1})ᵀ (∂θ₀/∂θ)ᵀ ∇L_query(θ_k)
+    ∇_θ L_query(θ_k) = (∂θ₀/∂θ)ᵀ (∂θ₁/∂θ₀)ᵀ ··· (∂θ_k/∂θ_{k−1})ᵀ ∇L_query(θ_k)
 
 On a network small enough to print (1→3→1 tanh, 10 numbers) this module
 computes each factor with the engine and checks it two ways:
