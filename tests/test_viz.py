@@ -150,9 +150,9 @@ def test_clusters_and_legend(algo):
 
 
 @pytest.mark.parametrize("algo, k, counts", [
-    ("maml", 2, {"second-order": 6, "identity": 2}),
-    ("fomaml", 2, {"cut": 2, "identity": 2, "no-gradient": 10}),
-    ("maml", 5, {"second-order": 15, "identity": 5}),
+    ("maml", 2, {"second-order": 6, "identity": 2, "theta0": 1}),
+    ("fomaml", 2, {"cut": 2, "identity": 2, "no-gradient": 10, "theta0": 1}),
+    ("maml", 5, {"second-order": 15, "identity": 5, "theta0": 1}),
 ])
 def test_scopes_detail_collapses_each_scope(algo, k, counts):
     """Per inner step: θᵢ₋₁ → forward → backward → update is the Hessian path (3 box edges),
@@ -167,7 +167,8 @@ def test_scopes_detail_collapses_each_scope(algo, k, counts):
 
 
 def test_side_by_side_has_both_panels():
-    dot = viz.compare([("MAML", _graph("maml", 1)), ("FOMAML", _graph("fomaml", 1))])
+    panels = [("MAML", _graph("maml", 1), None), ("FOMAML", _graph("fomaml", 1), None)]
+    dot = viz.side_by_side(panels, align=False)
     edges, _ = class_counts(dot.source)
     assert edges["second-order"] == 31 and edges["cut"] == 4
     assert "cluster_panel0" in dot.source and "cluster_panel1" in dot.source
@@ -267,8 +268,8 @@ def test_wengert_of_a_function_needs_no_graphviz():
 # ---------------------------------------------------------------- rendering
 @needs_dot
 @pytest.mark.parametrize("algo, expected", [
-    ("maml", {"second-order": 31, "identity": 4}),
-    ("fomaml", {"cut": 4, "no-gradient": 35, "identity": 4}),
+    ("maml", {"second-order": 31, "identity": 4, "theta0": 4}),
+    ("fomaml", {"cut": 4, "no-gradient": 35, "identity": 4, "theta0": 4}),
 ])
 def test_render_svg_keeps_classes(algo, expected):
     from xml.etree import ElementTree
@@ -362,3 +363,31 @@ def test_explain_command_relu(capsys):
                                               "--activation", "relu"])) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["activation"] == "relu" and data["max_jacobian_error"] <= 1e-10
+
+
+NODE_POS = re.compile(r'^\s+p(\d)_(\S+) \[.*?pos="([\d.]+),([\d.]+)"', re.M)
+
+
+@needs_dot
+@pytest.mark.parametrize("detail", ["ops", "scopes"])
+def test_maml_and_fomaml_share_node_positions(detail):
+    """Side by side, the two panels are one layout: every MAML box sits where the same box
+    sits in FOMAML (shifted by the panel's width), and where FOMAML has a stop_gradient
+    MAML has a placeholder its red edge runs through."""
+    from tinymeta.viz.pinned import PinnedDigraph
+
+    m, f = _graph("maml", 1), _graph("fomaml", 1)
+    dot = viz.compare([("MAML", m), ("FOMAML", f)], detail=detail)
+    assert isinstance(dot, PinnedDigraph)
+    src = dot.source
+    pos = [[(float(x), float(y)) for p, _, x, y in NODE_POS.findall(src) if p == str(i)]
+           for i in (0, 1)]
+    assert len(pos[0]) == len(pos[1]) > 5
+    shift = pos[1][0][0] - pos[0][0][0]
+    assert shift > 0
+    for (x0, y0), (x1, y1) in zip(sorted(pos[0]), sorted(pos[1]), strict=True):
+        assert x1 - x0 == pytest.approx(shift, abs=0.05) and y1 == pytest.approx(y0)
+    edges, nodes = class_counts(src)
+    assert nodes["pass"] == (4 if detail == "ops" else 1) and edges["cut"] == nodes["pass"]
+    svg = dot.pipe(format="svg").decode()  # neato -n2 keeps the positions
+    assert svg.count('class="node pass') == nodes["pass"]
