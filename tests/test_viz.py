@@ -391,3 +391,52 @@ def test_maml_and_fomaml_share_node_positions(detail):
     assert nodes["pass"] == (4 if detail == "ops" else 1) and edges["cut"] == nodes["pass"]
     svg = dot.pipe(format="svg").decode()  # neato -n2 keeps the positions
     assert svg.count('class="node pass') == nodes["pass"]
+
+
+def test_meta_problem_is_exported_and_draw_uses_the_figures_activation():
+    assert viz.meta_problem is meta_problem
+    params, batch = viz.meta_problem()
+    drawn = viz.graph_of(maml_objective, params, batch, 0.01, 1, batched=False)
+    ops = {n.op for n in drawn.nodes.values()}
+    assert "tanh" in ops and "relu" not in ops  # as the figures, not the library's relu
+    relu = viz.graph_of(maml_objective, params, batch, 0.01, 1, batched=False,
+                        activation="relu")
+    assert "relu" in {n.op for n in relu.nodes.values()}
+
+
+def test_labels_say_what_nodes_are():
+    src = _dot("maml", 1)
+    assert "θ₀ [w0]" in src and "as the inner grad sees it" in src  # grad's variables
+    assert "2/n = 0.2 (n = 10)" in src and "L_query(θ_k)" in src
+    assert "I = ∂θ₀/∂θ" in src
+    g = viz.meta_graph("maml", 1, activation="relu")
+    assert "ReLU mask (x &gt; 0)" in viz.to_digraph(g).source
+
+
+def test_legend_lists_only_what_is_drawn():
+    def legend(src):
+        return src[src.index("<b>legend</b>"):]
+
+    maml, fomaml = legend(_dot("maml", 1)), legend(_dot("fomaml", 1))
+    assert "stop_gradient" not in maml and "behind a cut" not in maml
+    assert "stop_gradient cut" in fomaml and fomaml.count("behind a cut") == 1
+    assert "below a cut" not in fomaml and "‖adjoint‖" not in maml
+
+
+def test_tooltips_name_op_shape_order_scope_and_value():
+    src = _dot("maml", 1)
+    tips = re.findall(r'tooltip="([^"]*)"', src)
+    backward = next(t for t in tips if "derivative order 1" in t)
+    assert "scope: inner step 1" in backward and "value:" in backward
+
+
+def test_graph_and_report_display_themselves_in_jupyter():
+    g = _graph("maml", 1)
+    assert repr(g).startswith("<Graph: 39 values") and len(repr(g)) < 200
+    bundle = g._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("Graph:")
+    if shutil.which("dot"):
+        assert bundle["image/svg+xml"].lstrip().startswith("<?xml")
+    r = viz.jacobian_report(1, with_reptile=False)
+    assert repr(r).startswith("<JacobianReport: MLP 1→3→1 (tanh), k = 1")
+    assert r._repr_html_().startswith("<pre") and "∂θ₀/∂θ" in r._repr_html_()

@@ -167,6 +167,16 @@ class JacobianReport:
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
 
+    def __repr__(self) -> str:  # the dataclass's would print every matrix
+        return (f"<JacobianReport: MLP {'→'.join(map(str, self.sizes))} ({self.activation}), "
+                f"k = {self.inner_steps}, α = {self.inner_lr:g}, ‖dropped‖/‖MAML‖ = "
+                f"{self.dropped_norm_ratio:.4f}, cosine = {self.cosine:.6f}>")
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the report as ``text()`` prints it."""
+        text = self.text().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return f"<pre style='font-size: 12px'>{text}</pre>"
+
     def text(self, precision: int = 3) -> str:
         """The report for a terminal: matrices, checks and the meta-gradients."""
         n = len(self.names)

@@ -137,6 +137,29 @@ class Graph:
     def inner_steps(self) -> int:
         return max((self.nodes[u].step or 0 for u in self.updates), default=0)
 
+    def summary(self) -> str:
+        """``Graph: 39 values, 49 edges (4 identity, 31 second-order, …), 1 inner step``."""
+        counts = ", ".join(f"{self.count(c)} {c}" for c in EDGE_CLASSES if self.count(c))
+        k = self.inner_steps
+        steps = f", {k} inner step{'s' * (k != 1)}" if k else ""
+        return (f"Graph: {len(self.nodes)} values, {len(self.edges)} edges"
+                + (f" ({counts})" if counts else "") + steps)
+
+    def __repr__(self) -> str:  # the dataclass's would print every node
+        return f"<{self.summary()}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter shows the picture (SVG, when Graphviz's ``dot`` is installed) and a
+        summary. The renderer is imported here, on use: it sits above this module."""
+        bundle = {"text/plain": self.summary()}
+        try:
+            from tinymeta.viz.dot import to_digraph
+
+            bundle["image/svg+xml"] = to_digraph(self).pipe(format="svg", encoding="utf-8")
+        except Exception:  # no `dot` program: the summary alone is still useful
+            pass
+        return bundle
+
 
 # ---------------------------------------------------------------- the walk
 def _collect(outputs: list[Tensor]) -> list[Tensor]:
