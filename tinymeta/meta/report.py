@@ -41,7 +41,8 @@ from tinymeta.nn import mlp_init
 
 __all__ = [
     "JacobianReport", "jacobian_report", "ReptileView", "reptile_view", "FlatModel",
-    "small_problem", "SIZES", "SHOTS", "ACTIVATION",
+    "small_problem", "SIZES", "SHOTS", "ACTIVATION", "OneParameterRow", "one_parameter_loss",
+    "one_parameter_table", "one_parameter_text",
 ]
 
 
@@ -137,6 +138,21 @@ class JacobianReport:
     def cosine(self) -> float:
         return _cosine(self.maml_gradient, self.fomaml_gradient)
 
+    @property
+    def step_norms(self) -> list[float]:
+        """‖αHᵢ‖₂ for each inner step: how far each factor Jᵢ = I − αHᵢ is from I."""
+        return [float(np.linalg.norm(self.inner_lr * h, 2)) for h in self.hessians]
+
+    @property
+    def product_deviation(self) -> float:
+        """‖J_k ··· J₁ − I‖₂: how far FOMAML's I is from the whole chain of factors."""
+        return float(np.linalg.norm(self.product - np.eye(len(self.names)), 2))
+
+    @property
+    def deviation_bound(self) -> float:
+        """∏(1 + ‖αHᵢ‖₂) − 1 ≥ ‖∏(I − αHᵢ) − I‖₂ (expand the product; bound each term)."""
+        return float(np.prod([1 + n for n in self.step_norms]) - 1)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready numbers (matrices as nested lists)."""
         d = {
@@ -146,6 +162,9 @@ class JacobianReport:
             "max_jacobian_error": self.max_jacobian_error,
             "dropped_norm_ratio": self.dropped_norm_ratio,
             "cosine": self.cosine,
+            "step_norms": self.step_norms,
+            "product_deviation": self.product_deviation,
+            "deviation_bound": self.deviation_bound,
             "identity_error": self.identity_error,
             "jacobian_errors": self.jacobian_errors,
             "product_error": self.product_error,
@@ -215,6 +234,8 @@ class JacobianReport:
             mat(self.product),
             f"  against tm.jacobian of the whole inner loop: max difference "
             f"{self.product_error:.1e}",
+            f"  ‖∂θ_k/∂θ − I‖₂ = {self.product_deviation:.4f} ≤ ∏(1 + ‖αHᵢ‖₂) − 1 = "
+            f"{self.deviation_bound:.4f}  (FOMAML replaces ∂θ_k/∂θ by I)",
             "",
             f"{'':14}" + " ".join(f"{nm:>9}" for nm in self.names),
             f"{'MAML':<14}" + " ".join(f"{v:9.4f}" for v in self.maml_gradient),
@@ -411,3 +432,71 @@ def reptile_view(
         single = float(f0 @ m0) / float(m0 @ m0)
     return ReptileView(list(alphas), float(np.sqrt(norm2)), rows["m"], rows["f"], rows["s"],
                        rows["rm"], rows["rf"], single)
+
+
+# ---------------------------------------------------------------- one parameter, by hand
+@dataclass
+class OneParameterRow:
+    """One (α, k) of the README's task L(w) = (2w − 3)², from w = 1."""
+
+    alpha: float
+    steps: int
+    w_k: float  # w after k inner steps
+    factor: float  # (1 − αL″)^k: every Jᵢ is the number 1 − αL″ = 1 − 8α
+    fomaml: float  # L′(w_k), tm.grad with the inner gradient stopped
+    maml: float  # tm.grad through the inner loop
+
+    @property
+    def same_direction(self) -> bool:
+        return self.maml * self.fomaml > 0
+
+
+def one_parameter_loss(w: Any) -> Any:
+    """The README's one-parameter task: fit 2w ≈ 3. L′(w) = 8w − 12, L″ = 8."""
+    return (2.0 * w - 3.0) ** 2
+
+
+def one_parameter_table(alphas: Sequence[float] = (0.01, 0.1, 0.2), steps: Sequence[int] = (1, 2),
+                        w: float = 1.0) -> list[OneParameterRow]:
+    """MAML's and FOMAML's meta-gradients of L(w_k) for L(w) = (2w − 3)², with the engine.
+
+    L″ = 8 everywhere, so each factor ∂wᵢ/∂wᵢ₋₁ = 1 − αL″ is the same number and
+    MAML = FOMAML · (1 − αL″)^k *exactly*: FOMAML drops a factor, not a small term. For
+    α = 0.2 that factor is −0.6 and, at k = 1, FOMAML points the wrong way.
+    """
+    loss = one_parameter_loss
+
+    def adapted(v: Any, alpha: float, k: int, first_order: bool) -> Any:
+        for _ in range(k):
+            g = tm.grad(loss)(v)
+            v = v - alpha * (tm.stop_gradient(g) if first_order else g)
+        return loss(v)
+
+    rows = []
+    for alpha in alphas:
+        for k in steps:
+            w_k = w
+            for _ in range(k):
+                w_k = w_k - alpha * float(tm.grad(loss)(w_k).item())
+            rows.append(OneParameterRow(
+                alpha, k, w_k, (1 - 8 * alpha) ** k,
+                float(tm.grad(adapted)(w, alpha, k, True).item()),
+                float(tm.grad(adapted)(w, alpha, k, False).item())))
+    return rows
+
+
+def one_parameter_text(rows: Sequence[OneParameterRow] | None = None) -> str:
+    """The table of ``one_parameter_table`` as Markdown (docs/what-fomaml-drops.md quotes it)."""
+    rows = one_parameter_table() if rows is None else rows
+    def num(x: float) -> str:
+        return f"{x:.4f}".replace("-", "−")
+
+    lines = [
+        "| α | k | w_k | (1 − αL″)^k | FOMAML = L′(w_k) | MAML | same direction? |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r.alpha:g} | {r.steps} | {num(r.w_k)} | {num(r.factor)} | "
+                     f"{num(r.fomaml)} | {num(r.maml)} | "
+                     f"{'yes' if r.same_direction else '**no**'} |")
+    return "\n".join(lines)

@@ -48,7 +48,8 @@ __all__ = ["PinnedDigraph", "aligned_pair"]
 GAP = 36.0  # points between the two panels
 PAD = 10.0  # points between a panel's frame and its contents
 TITLE = 34.0  # points for a panel's title
-_NUMBER_PAIR = re.compile(r"(-?[\d.]+),(-?[\d.]+)")
+_NUMBER = r"(-?[\d.]+(?:[eE][-+]?\d+)?)"  # dot writes 8.8818e-06 now and then
+_NUMBER_PAIR = re.compile(_NUMBER + "," + _NUMBER)
 
 
 class PinnedDigraph(graphviz.Digraph):
@@ -235,14 +236,21 @@ def aligned_pair(names: list[str], scenes: list[_Scene], title: str | None,
     legend_w = legend_h = 0.0
     legend_source = None
     if legend is not None:
-        probe = _new_digraph(None)
-        legend(probe, "", panels if only is None else [panels[only]], flow)
-        probed = _dot_json(probe.source)
-        node = next((o for o in (probed or {}).get("objects", []) if o.get("name") == "legend"),
-                    None)
-        if node is not None:
-            legend_w, legend_h = float(node["width"]) * 72, float(node["height"]) * 72
-            legend_source = node
+        # the legend of what is shown; its slot is as tall as the pair's legend, so that
+        # panel 0 alone and panel 1 alone put every node at the same place in their files
+        sizes = []
+        for group in ([panels] if only is None else [[panels[only]], panels]):
+            probe = _new_digraph(None)
+            legend(probe, "", group, flow)
+            probed = _dot_json(probe.source)
+            node = next((o for o in (probed or {}).get("objects", [])
+                         if o.get("name") == "legend"), None)
+            if node is not None:
+                sizes.append((float(node["width"]) * 72, float(node["height"]) * 72, node))
+        if sizes:
+            legend_w, _, legend_source = sizes[0]
+            legend_h = max(h for _, h, _ in sizes)
+            shown_h = sizes[0][1]
     shown = [0, 1] if only is None else [only]
     panels_w = len(shown) * panel_w + (len(shown) - 1) * GAP
     total_w = max(panels_w, legend_w)
@@ -267,6 +275,7 @@ def aligned_pair(names: list[str], scenes: list[_Scene], title: str | None,
         _emit_edges(dot, scene, f"p{i}_", shifted)
     if legend is not None and legend_source is not None:
         legend(dot, "", [panels[i] for i in shown], flow,
-               pos=f"{legend_w / 2:.2f},{legend_h / 2:.2f}", width=legend_source["width"],
+               pos=f"{legend_w / 2:.2f},{legend_h - shown_h / 2:.2f}",
+               width=legend_source["width"],
                height=legend_source["height"])
     return dot
