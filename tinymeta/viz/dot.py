@@ -325,7 +325,8 @@ def _keys(graph: Graph) -> dict[str, str]:
     return keys
 
 
-def _add_theta0(scene: _Scene, graph: Graph, flow: Flow | None, grouped: bool) -> None:
+def _add_theta0(scene: _Scene, graph: Graph, flow: Flow | None, grouped: bool,
+                node_of: dict[str, str] | None = None) -> None:
     """Draw θ₀ = θ between each parameter box and its readers, joined by an edge "I".
 
     The engine records no node for θ₀ (it *is* θ), so this is the renderer's: with a
@@ -340,7 +341,7 @@ def _add_theta0(scene: _Scene, graph: Graph, flow: Flow | None, grouped: bool) -
         if grouped:
             label = _html(("b", "θ₀ = θ"), ("small", "adaptation starts here"))
         else:
-            name = graph.nodes[pid].name or "θ"
+            name = graph.nodes[node_of[pid]].name or "θ"
             label = _html(("b", f"θ₀ [{name}]"), ("small", "= θ: adaptation starts here"))
         scene.boxes.append(_Box(tid, "", "theta0", 0, label, set(),
                                 "θ₀ = θ: not a recorded op; drawn so that ∂θ₀/∂θ = I shows",
@@ -354,8 +355,8 @@ def _add_theta0(scene: _Scene, graph: Graph, flow: Flow | None, grouped: bool) -
                 parts = [flow.node[n] for n in graph.nodes if graph.nodes[n].role ==
                          "parameter" and n in flow.node]
                 norm = float(np.sqrt(sum(float(np.sum(np.square(a))) for a in parts)))
-            elif pid in flow.node:
-                total = flow.node[pid]
+            elif node_of[pid] in flow.node:
+                total = flow.node[node_of[pid]]
                 norm = float(np.linalg.norm(total))
         scene.links.append(_Link(pid, tid, {"theta0"}, "I = ∂θ₀/∂θ", False, norm,
                                  values=total))
@@ -374,7 +375,9 @@ def _ops_scene(graph: Graph, flow: Flow | None) -> _Scene:
         sub = "backward" if n.role == "backward" or (
             n.role == "constant" and all(graph.nodes[e.dst].order for e in consumers[n.id])
             and consumers[n.id]) else ""
-        scene.boxes.append(_Box(n.id, scope, n.role, n.order, _node_label(n, graph),
+        # ids by position, not by the engine's tensor counter: the same graph drawn in a
+        # later process (or after other work) gives the same DOT, byte for byte
+        scene.boxes.append(_Box(f"v{n.index}", scope, n.role, n.order, _node_label(n, graph),
                                 set(n.classes), _tooltip(n, graph), sub, keys[n.id]))
     for e in graph.edges:
         src, dst = graph.nodes[e.src], graph.nodes[e.dst]
@@ -389,10 +392,12 @@ def _ops_scene(graph: Graph, flow: Flow | None) -> _Scene:
             elif dst.op == "identity" and not dst.order and step is not None:
                 label = f"−α∇²L(θ{subscript(step - 1)})"
         scene.links.append(_Link(
-            e.src, e.dst, set(e.classes), label, src.role in ("data", "constant"),
+            f"v{src.index}", f"v{dst.index}", set(e.classes), label,
+            src.role in ("data", "constant"),
             flow.norm(e.src, e.dst, e.argnum) if flow else None,
             values=flow.edge.get((e.src, e.dst, e.argnum)) if flow else None))
-    _add_theta0(scene, graph, flow, grouped=False)
+    _add_theta0(scene, graph, flow, grouped=False,
+                node_of={f"v{n.index}": n.id for n in graph.nodes.values()})
     scene.max_flow = max((link.flow or 0.0 for link in scene.links), default=0.0)
     return scene
 
