@@ -241,3 +241,15 @@ def test_committed_figures_are_what_make_figures_draws():
     stale = [name for name, data in make_figures.figures().items()
              if (ROOT / "docs" / "figures" / name).read_bytes() != data]
     assert stale == [], f"run scripts/make_figures.py: {stale}"
+
+
+def test_one_parameter_example_prints_the_page_table():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "one_parameter.py")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    from tinymeta.meta.report import one_parameter_text
+
+    assert one_parameter_text() in done.stdout and one_parameter_text() in _page()
