@@ -243,7 +243,8 @@ def _edge_attrs(classes: set[str], from_data: bool, label: str, flow: float | No
             else _esc(lines[0])
         if kind in ("identity", "theta0"):  # clear of the thick blue line it labels
             head = "&#160;&#160;" + head
-        rest = "".join(f'<br/><font point-size="9">{_esc(x)}</font>' for x in lines[1:])
+        pad = "&#160;&#160;&#160;" if kind in ("identity", "theta0") else ""
+        rest = "".join(f'<br/>{pad}<font point-size="9">{_esc(x)}</font>' for x in lines[1:])
         attrs["label"] = f"<{head}{rest}>"
         attrs["fontsize"] = "13" if lines[0].startswith("I") else "10"
     return attrs

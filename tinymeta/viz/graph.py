@@ -28,7 +28,8 @@ Edge classes (also the ``class`` attribute in the DOT and the SVG)
                   make up ∂θᵢ/∂θᵢ₋₁ = I − α∇²L(θᵢ₋₁).
 ``cut``           the input edge of a ``stop_gradient``: g → stop_gradient(g)
 ``no-gradient``   an edge into or out of the part of the graph that receives
-                  no gradient from the output, because it hangs below a cut.
+                  no gradient from the output, because it lies behind a cut
+                  (upstream of it; drawn above it).
                   Nodes of that part carry the class too.
 
 In FOMAML the same edges that are second-order in MAML are no-gradient
@@ -332,7 +333,7 @@ def _carries_gradient(graph: Graph, e: Edge) -> bool:
 def _classify(graph: Graph) -> None:
     inputs_of, consumers = graph.inputs_of(), graph.consumers()
 
-    # -- the part below a cut: receives no gradient -----------------------------------
+    # -- the part behind a cut: receives no gradient ----------------------------------
     live = _live(graph, inputs_of)
     leafy = ("data", "constant")
     dead = {nid for nid, n in graph.nodes.items()
