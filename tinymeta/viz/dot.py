@@ -1,6 +1,6 @@
 """Draw a ``Graph`` with Graphviz: clusters per name scope, colours per role, a legend.
 
-Colour legend (also drawn in every picture)
+Colour legend (each picture draws the rows it uses)
 
     parameter      light blue box          θ (and Meta-SGD's α)
     θ₀ = θ         pale blue box           where adaptation starts (drawn, not recorded)
