@@ -344,8 +344,11 @@ def _add_theta0(scene: _Scene, graph: Graph, flow: Flow | None, grouped: bool,
         else:
             name = graph.nodes[node_of[pid]].name or "θ"
             label = _html(("b", f"θ₀ [{name}]"), ("small", "= θ: adaptation starts here"))
-        scene.boxes.append(_Box(tid, "", "theta0", 0, label, set(),
-                                "θ₀ = θ: not a recorded op; drawn so that ∂θ₀/∂θ = I shows",
+        tip = "θ₀ = θ: not a recorded op; drawn so that ∂θ₀/∂θ = I shows\nderivative order 0"
+        if not grouped:
+            n = graph.nodes[node_of[pid]]
+            tip += f"\nshape {_shape(n.shape)} {n.dtype}\n{_summary(n.value)}"
+        scene.boxes.append(_Box(tid, "", "theta0", 0, label, set(), tip,
                                 key=f"theta0<{p.key}"))
         for link in scene.links:
             if link.src == pid:
