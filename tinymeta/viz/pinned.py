@@ -91,7 +91,6 @@ def _with_placeholders(small: _Scene, big: _Scene) -> _Scene | None:
         return None
     out = copy.deepcopy(small)
     key_of_big = {b.id: b.key for b in big.boxes}
-    id_of_small = {b.key: b.id for b in out.boxes}
     big_pairs = {(key_of_big[x.src], key_of_big[x.dst]) for x in big.links}
     for k in sorted(extra):
         cut = big_keys[k]
@@ -113,7 +112,6 @@ def _with_placeholders(small: _Scene, big: _Scene) -> _Scene | None:
             else:
                 kept.append(link)
         out.links = kept
-        id_of_small[k] = pid
     return out
 
 
