@@ -86,11 +86,13 @@ def graph_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flow", action="store_true",
                    help="overlay the gradient flow: each edge's pen width and label show the "
                         "norm of the adjoint through it")
-    p.add_argument("--hidden", type=layer_widths, default=[4], help="hidden layer widths")
+    p.add_argument("--hidden", type=layer_widths, default=[3],
+                   help="hidden layer widths (3: explain's 1→3→1 MLP)")
     p.add_argument("--activation", choices=("tanh", "relu"), default="tanh",
                    help="the hidden layers' nonlinearity")
     p.add_argument("--inner-lr", type=positive_float, default=0.01, help="α: inner step size")
-    p.add_argument("--shots", type=positive_int, default=5, help="support points")
+    p.add_argument("--shots", type=positive_int, default=10,
+                   help="support (and query) points, as explain")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed for θ and the task")
 
 
@@ -244,6 +246,10 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inner-lr", type=positive_float, default=0.01, help="α: inner step size")
     p.add_argument("--hidden", type=layer_widths, default=[3],
                    help="hidden layer widths (3 is a 1→3→1 MLP, 10 parameters)")
+    p.add_argument("--activation", choices=("tanh", "relu"), default="tanh",
+                   help="hidden-layer activation")
+    p.add_argument("--shots", type=positive_int, default=10,
+                   help="support (and query) points, as graph")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed for θ and the task")
     p.add_argument("--no-reptile", action="store_true",
                    help="skip the Reptile-paper check (FOMAML keeps half of AvgGradInner)")
@@ -251,7 +257,7 @@ def explain_arguments(p: argparse.ArgumentParser) -> None:
 
 def explain(args: argparse.Namespace) -> int:
     """Print every factor of ∂θ_k/∂θ and what FOMAML drops (see ``report.py``)."""
-    from tinymeta.viz.report import jacobian_report
+    from tinymeta.meta.report import jacobian_report
 
     sizes = (1, *args.hidden, 1)
     n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
@@ -264,7 +270,7 @@ def explain(args: argparse.Namespace) -> int:
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
-    report = jacobian_report(args.inner_steps, args.inner_lr, sizes, seed=args.seed,
-                             with_reptile=not args.no_reptile)
+    report = jacobian_report(args.inner_steps, args.inner_lr, sizes, args.activation,
+                             args.shots, seed=args.seed, with_reptile=not args.no_reptile)
     print(report.to_json() if args.json else report.text())
     return 0
