@@ -14,18 +14,21 @@ update direction θ − θ_1 = α ∇L(θ) is just the gradient of the pretraini
 on the support points, so it needs several steps to be more than the
 baseline (Nichol et al., 2018, use 5–10 inner steps on this problem).
 
-    python benchmarks/reproduce_sinusoid.py                     # the full run, 3 seeds
-    python benchmarks/reproduce_sinusoid.py --iterations 2000 --seeds 0
+    python benchmarks/reproduce_sinusoid.py --write-docs        # the full run, 3 seeds -> docs/
+    python benchmarks/reproduce_sinusoid.py --iterations 2000 --seeds 0   # -> runs/reproduce/
     python benchmarks/reproduce_sinusoid.py --algos maml,pretrain --jobs 1
     python benchmarks/reproduce_sinusoid.py --quick             # seconds; a smoke test
     python benchmarks/reproduce_sinusoid.py --replot            # redo table and figures only
 
 Runs go to separate processes (``--jobs``, default 2). Each trained run is
 saved under ``--out`` (default ``runs/reproduce``) and can be inspected with
-``tinymeta evaluate runs/reproduce/maml-seed0 --plot fit.png``. The results
-table replaces the sinusoid section of ``docs/results.md`` and the figures go
-to ``docs/figures/``; ``--quick`` writes all of that to a temporary directory
-instead unless ``--results`` is given.
+``tinymeta evaluate runs/reproduce/maml-seed0 --plot runs/reproduce/fit.png``.
+The results table and the figures go to ``<out>/results.md`` and
+``<out>/figures/``, so trying a shorter run never touches the committed
+results; ``--write-docs`` (used only to regenerate them) replaces the
+sinusoid section of ``docs/results.md`` and the figures in ``docs/figures/``
+instead. ``--quick`` writes everything to a temporary directory unless
+``--results`` is given.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from tinymeta import allocator  # noqa: E402
+from tinymeta.cli import malloc_tuning  # noqa: E402
 from tinymeta.meta import evaluate  # noqa: E402
 from tinymeta.meta.algorithms import ALGORITHMS  # noqa: E402
 from tinymeta.meta.checkpoint import load_run, save_run, subsample_curve  # noqa: E402
@@ -71,7 +74,7 @@ def run_one(algo: str, seed: int, iterations: int, eval_tasks: int, out: Path,
             inner_lr: float = 0.01) -> dict:
     """Train one (algorithm, seed), save it, evaluate it; return a JSON-able summary."""
     inner_steps = REPTILE_INNER_STEPS if algo == "reptile" else 1
-    allocator.tune()  # about 20% faster here: see tinymeta/allocator.py
+    malloc_tuning.tune()  # about 20% faster here: see tinymeta/cli/malloc_tuning.py
     config = TrainConfig(algo=algo, iterations=iterations, seed=seed, inner_steps=inner_steps,
                          inner_lr=inner_lr, dtype=DTYPE)
     result = meta_train(config)
@@ -202,7 +205,7 @@ def results_markdown(results: list[dict], args: argparse.Namespace, wall: float,
             ("--seeds", ",".join(map(str, seeds)), "0,1,2"),
             ("--algos", ",".join(algos), ",".join(ALGORITHMS)),
             ("--jobs", args.jobs, 2), ("--inner-lr", args.inner_lr, 0.01))
-        if str(value) != str(default))
+        if str(value) != str(default)) + (" --write-docs" if args.write_docs else "")
     full = iterations == 70_000
     lines = [
         "## Sinusoid regression: the MAML paper's table",
@@ -300,11 +303,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "<out>/results.json of an earlier run")
     p.add_argument("--quick", action="store_true",
                    help="30 iterations, one seed, 50 evaluation tasks; output to a temp dir")
-    p.add_argument("--out", type=Path, default=None, help="run directories (runs/reproduce)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="run directories, and the table and figures unless --write-docs "
+                        "(runs/reproduce)")
+    p.add_argument("--write-docs", action="store_true",
+                   help="rewrite the sinusoid section of docs/results.md and the figures in "
+                        "docs/figures/ (the committed results; default: under --out)")
     p.add_argument("--results", type=Path, default=None,
-                   help="markdown file whose sinusoid section is rewritten (docs/results.md)")
-    p.add_argument("--figures", type=Path, default=None, help="figure directory (docs/figures)")
+                   help="markdown file whose sinusoid section is rewritten "
+                        "(<out>/results.md; with --write-docs, docs/results.md)")
+    p.add_argument("--figures", type=Path, default=None,
+                   help="figure directory (beside --results: <out>/figures; with "
+                        "--write-docs, docs/figures)")
     args = p.parse_args(argv)
+    if args.write_docs and args.quick:
+        p.error("--write-docs would put a 30-iteration smoke run into docs/; drop one of them")
     args.seeds = [int(s) for s in args.seeds.split(",")]
     args.algos = args.algos.split(",")
     unknown = [a for a in args.algos if a not in ALGORITHMS]
@@ -318,9 +331,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             scratch = Path(tempfile.mkdtemp(prefix="tinymeta-reproduce-"))
             args.results, args.figures = scratch / "results.md", scratch / "figures"
             args.out = args.out or scratch / "runs"
-    args.results = args.results or ROOT / "docs" / "results.md"
-    args.figures = args.figures or args.results.parent / "figures"
     args.out = args.out or ROOT / "runs" / "reproduce"
+    args.results = args.results or (ROOT / "docs" if args.write_docs else args.out) / "results.md"
+    args.figures = args.figures or args.results.parent / "figures"
     return args
 
 

@@ -54,7 +54,7 @@ import peers
 from plain_maml import maml_objective_plain
 
 import tinymeta as tm
-from tinymeta import allocator
+from tinymeta.cli import malloc_tuning
 from tinymeta.meta.algorithms import maml_objective
 from tinymeta.meta.tasks import Sinusoid
 from tinymeta.nn import mlp_init
@@ -682,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-malloc-tuning", action="store_true",
                         help="leave glibc's allocator at its defaults (by default the suite "
                              "raises its mmap/trim thresholds for every implementation alike, "
-                             "as `tinymeta train` does: see tinymeta/allocator.py)")
+                             "as `tinymeta train` does: see tinymeta/cli/malloc_tuning.py)")
     parser.add_argument("--out", type=Path, default=None,
                         help="results page (default docs/benchmarks.md)")
     parser.add_argument("--figure", type=Path, default=None,
@@ -712,11 +712,11 @@ def main(argv: list[str] | None = None) -> int:
 
     for name, why in peers.SKIPPED.items():
         log(f"skipping {name}: {why}")
-    tuned = not args.no_malloc_tuning and allocator.tune()
+    tuned = not args.no_malloc_tuning and malloc_tuning.tune()
     info = machine()  # before the run: the engine code measured is the code imported now
     info["allocator"] = ("glibc mmap and trim thresholds raised for the whole process, so for "
-                         "every implementation (`tinymeta.allocator.tune`, as `tinymeta train` "
-                         "does)" if tuned else "the C library's defaults")
+                         "every implementation (`tinymeta.cli.malloc_tuning.tune`, as "
+                         "`tinymeta train` does)" if tuned else "the C library's defaults")
     start, load_start = time.perf_counter(), os.getloadavg()[0]
     suite = Suite(setup, loaded, log)
     log("MAML meta-gradient ...")

@@ -37,7 +37,7 @@ import maml_floor
 import numpy as np
 from reproduce_sinusoid import DTYPE, NAMES, REPTILE_INNER_STEPS, replace_section
 
-from tinymeta import allocator
+from tinymeta.cli import malloc_tuning
 from tinymeta.meta.algorithms import ALGORITHMS
 from tinymeta.meta.tasks import Sinusoid
 from tinymeta.meta.training import TrainConfig, init_meta_params, meta_train
@@ -107,7 +107,8 @@ def markdown(times: dict[str, list[float]], algos: list[str], iterations: int, r
         "",
         f"Written by `{command}` on {time.strftime('%Y-%m-%d')} ({platform.machine()}, "
         f"Python {platform.python_version()}, numpy {np.__version__}; glibc malloc tuned by "
-        f"`tinymeta.allocator`). One process, {rounds} rounds of {iterations} iterations of "
+        f"`tinymeta.cli.malloc_tuning`). One process, {rounds} rounds of {iterations} "
+        f"iterations of "
         f"every algorithm, interleaved; medians over rounds. An iteration samples a meta-batch, "
         f"takes its meta-gradient and steps Adam, as `meta_train` does (K = 10, α = 0.01, "
         f"meta-batch 25, 1 inner step, Reptile {REPTILE_INNER_STEPS}; {DTYPE}, batched). The floor "
@@ -152,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="markdown file whose training-time section is rewritten "
                         "(docs/results.md)")
     p.add_argument("--no-malloc-tuning", action="store_true",
-                   help="leave glibc malloc at its defaults (see tinymeta.allocator)")
+                   help="leave glibc malloc at its defaults (see tinymeta.cli.malloc_tuning)")
     args = p.parse_args(argv)
     algos = args.algos.split(",")
     unknown = [a for a in algos if a not in ALGORITHMS]
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.iterations, args.rounds = 5, 2
     if not args.no_malloc_tuning:
-        allocator.tune()
+        malloc_tuning.tune()
     times = measure(algos, args.iterations, args.rounds, lambda s: print(s, flush=True))
     command = "python benchmarks/training_time.py" + (" --quick" if args.quick else "")
     body = markdown(times, algos, args.iterations, args.rounds, command)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tinymeta import allocator
+from tinymeta.cli import malloc_tuning
 from tinymeta.meta import TrainConfig, evaluate, meta_train
 from tinymeta.meta.plots import fit_figure
 from tinymeta.viz import compare, jacobian_report, meta_graph
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=3000, help="meta-iterations per algorithm")
     p.add_argument("--out", type=Path, default=Path("demo-output"), help="output directory")
     args = p.parse_args(argv)
-    allocator.tune()  # the demo owns its process: keep numpy's buffers in the heap
+    malloc_tuning.tune()  # the demo owns its process: keep numpy's buffers in the heap
     if args.iterations < 1:
         p.error("--iterations must be positive")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -36,15 +36,22 @@ sys.exit(spec is None or os.path.dirname(spec.origin) != os.path.join(sys.argv[1
         "$PWD" 2>/dev/null
 }
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! installed_here; then
-    say "installing tinymeta and its dev dependencies into .venv (pip install -e '.[dev]') ..."
-    "$PY" -m pip install -qq --disable-pip-version-check -e '.[dev]'
+    # pip's own output stays visible (what it downloads, with progress bars on a terminal):
+    # about a minute of silence otherwise looks like a hang. On stderr, like our messages.
+    say "installing tinymeta and its dev dependencies into .venv (pip install -e '.[dev]');"
+    say "the first time, pip downloads numpy, matplotlib, pytest and a few more: about a minute ..."
+    if ! "$PY" -m pip install --disable-pip-version-check -e '.[dev]' >&2; then
+        say "pip could not install tinymeta into .venv (see its messages above)."
+        exit 1
+    fi
     touch "$stamp"
+    say "done: .venv is ready (later runs skip this step)."
 fi
 
 # -- Graphviz `dot` (renders graphs; the DOT text itself needs no binary) ------------------
 if ! command -v dot >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        say "installing Graphviz (the dot program) with apt-get ..."
+        say "installing Graphviz (the dot program) with apt-get (usually under a minute) ..."
         if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; } >/dev/null; then
             say "apt-get could not install graphviz; continuing without dot (rendering tests skip)."

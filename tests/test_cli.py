@@ -144,7 +144,7 @@ def test_evaluate_uses_metasgd_learned_rates(capsys, tmp_path):
     (["--iterations", "ten"], ["--iterations", "'ten'"]),
     (["--shots", "0"], ["--shots"]),
     (["--meta-batch", "-1"], ["--meta-batch"]),
-    (["--hidden", "40,0"], ["--hidden", "1,5,10"]),
+    (["--hidden", "40,0"], ["--hidden", "widths like 40 or 40,40"]),
     (["--seed", "-1"], ["--seed", ">= 0"]),
     (["--dtype", "float16"], ["--dtype", "invalid choice"]),
     (["--frobnicate"], ["unrecognized arguments: --frobnicate"]),
@@ -261,10 +261,40 @@ def test_evaluate_architecture_must_match_the_run_config(capsys, tmp_path):
 
 
 def test_evaluate_a_hand_written_params_file(capsys, tmp_path):
-    """Any 1-in, 1-out MLP saved with np.savez can be evaluated (inner_lr defaults to 0.01)."""
+    """Any 1-in, 1-out MLP saved with np.savez can be evaluated, given how to adapt it."""
     write_params(tmp_path / "run", good_params((5,)))
-    code, out, _ = run(capsys, "evaluate", tmp_path / "run", "--tasks", 3, "--json")
-    assert code == 0 and json.loads(out)["inner_lr"] == 0.01
+    code, out, _ = run(capsys, "evaluate", tmp_path / "run", "--tasks", 3, "--json",
+                       "--activation", "tanh", "--inner-lr", 0.3)
+    assert code == 0
+    result = json.loads(out)
+    assert result["inner_lr"] == 0.3 and result["activation"] == "tanh"
+
+
+@pytest.mark.parametrize("given, missing", [
+    ([], ["--activation", "--inner-lr"]),
+    (["--activation", "relu"], ["--inner-lr"]),
+    (["--inner-lr", "0.01"], ["--activation"]),
+])
+def test_evaluate_without_metrics_asks_instead_of_guessing(capsys, tmp_path, given, missing):
+    write_params(tmp_path / "run", good_params((5,)))
+    line = assert_usage_error(capsys, ["evaluate", str(tmp_path / "run"), *given],
+                              "no metrics.json", *missing)
+    assert ("--inner-lr" in line) == ("--inner-lr" in missing)
+
+
+def test_evaluate_reads_the_activation_and_step_size_of_the_run(capsys, tmp_path):
+    """A tanh run trained with α = 0.3 is evaluated as one, not as relu with α = 0.01."""
+    out = tmp_path / "tanh"
+    assert run(capsys, "train", "--out", out, "--activation", "tanh", "--inner-lr", 0.3,
+               *TINY)[0] == 0
+    code, stdout, _ = run(capsys, "evaluate", out, "--tasks", 4, "--json")
+    assert code == 0
+    result = json.loads(stdout)
+    assert result["activation"] == "tanh" and result["inner_lr"] == 0.3
+    # overriding is explicit, and changes the numbers
+    code, other, _ = run(capsys, "evaluate", out, "--tasks", 4, "--json", "--activation", "relu")
+    assert json.loads(other)["activation"] == "relu" and json.loads(other)["mean"] != \
+        result["mean"]
 
 
 # ---------------------------------------------------------------- the command itself

@@ -1,7 +1,7 @@
 """The `tinymeta` command starts without the renderer, and its choices come from one place.
 
 `tinymeta` builds every subcommand's parser on every run, so anything a parser
-needs is imported by every command. `graph` and `explain` (tinymeta/cli_graph.py)
+needs is imported by every command. `graph` and `explain` (tinymeta/cli/graph.py)
 must therefore leave tinymeta.viz, and graphviz with it, to their handlers.
 """
 

@@ -1,4 +1,4 @@
-"""The Jacobian report (tinymeta.viz.report): each factor of MAML's chain rule, checked.
+"""The Jacobian report (tinymeta.meta.report): each factor of MAML's chain rule, checked.
 
 The report computes the factors with the engine (``tm.jacobian``, ``tm.hessian``,
 ``tm.grad``); these tests check them against the identities of the derivation and,
@@ -16,7 +16,7 @@ import pytest
 
 import tinymeta as tm
 from tinymeta.meta.algorithms import task_loss
-from tinymeta.viz.report import FlatModel, jacobian_report, reptile_view, small_problem
+from tinymeta.meta.report import FlatModel, jacobian_report, reptile_view, small_problem
 
 
 @cache
@@ -100,3 +100,12 @@ def test_fomaml_keeps_half_of_avg_grad_inner():
 def test_report_rejects_zero_steps():
     with pytest.raises(ValueError, match="inner_steps must be >= 1"):
         jacobian_report(inner_steps=0)
+
+
+def test_report_moved_to_meta_but_old_imports_still_work():
+    import tinymeta.meta.report as moved
+    import tinymeta.viz as viz
+    import tinymeta.viz.report as old
+
+    for name in ("jacobian_report", "JacobianReport", "reptile_view", "ReptileView"):
+        assert getattr(viz, name) is getattr(moved, name) is getattr(old, name)

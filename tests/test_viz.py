@@ -2,7 +2,7 @@
 the gradient-flow overlay and the `graph` command.
 
 The class counts are asserted on the DOT source, which needs no Graphviz binary.
-They are for the pictures' model: a 1→4→1 tanh MLP (4 parameter tensors: w0, b0,
+They are for the pictures' model: a 1→3→1 tanh MLP (4 parameter tensors: w0, b0,
 w1, b1) on one task. Per inner step the Hessian path θᵢ₋₁ ⇝ g ⇝ α·g → θᵢ has
 
      4  edges θᵢ₋₁ → identity (grad's variables, one per parameter tensor)
@@ -38,7 +38,7 @@ import pytest
 
 import tinymeta as tm
 from tinymeta import viz
-from tinymeta.cli_graph import explain, explain_arguments, graph, graph_arguments
+from tinymeta.cli.graph import explain, explain_arguments, graph, graph_arguments
 from tinymeta.meta import maml_objective
 from tinymeta.viz.meta_graphs import meta_problem
 
@@ -46,7 +46,7 @@ HAS_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAS_DOT, reason="the Graphviz `dot` program is not "
                                "installed (apt-get install graphviz); DOT-text tests still run")
 
-PARAMS = 4  # parameter tensors of the 1→4→1 MLP
+PARAMS = 4  # parameter tensors of the 1→3→1 MLP
 CLASS = re.compile(r'class=(?:"([^"]*)"|([^\s\]]+))')
 
 
@@ -150,9 +150,9 @@ def test_clusters_and_legend(algo):
 
 
 @pytest.mark.parametrize("algo, k, counts", [
-    ("maml", 2, {"second-order": 6, "identity": 2}),
-    ("fomaml", 2, {"cut": 2, "identity": 2, "no-gradient": 10}),
-    ("maml", 5, {"second-order": 15, "identity": 5}),
+    ("maml", 2, {"second-order": 6, "identity": 2, "theta0": 1}),
+    ("fomaml", 2, {"cut": 2, "identity": 2, "no-gradient": 10, "theta0": 1}),
+    ("maml", 5, {"second-order": 15, "identity": 5, "theta0": 1}),
 ])
 def test_scopes_detail_collapses_each_scope(algo, k, counts):
     """Per inner step: θᵢ₋₁ → forward → backward → update is the Hessian path (3 box edges),
@@ -167,7 +167,8 @@ def test_scopes_detail_collapses_each_scope(algo, k, counts):
 
 
 def test_side_by_side_has_both_panels():
-    dot = viz.compare([("MAML", _graph("maml", 1)), ("FOMAML", _graph("fomaml", 1))])
+    panels = [("MAML", _graph("maml", 1), None), ("FOMAML", _graph("fomaml", 1), None)]
+    dot = viz.side_by_side(panels, align=False)
     edges, _ = class_counts(dot.source)
     assert edges["second-order"] == 31 and edges["cut"] == 4
     assert "cluster_panel0" in dot.source and "cluster_panel1" in dot.source
@@ -243,7 +244,7 @@ def test_wengert_list_lines_roles_and_classes():
     lines = viz.wengert_list(g).splitlines()
     assert len(lines) == len(g.nodes) + 1
     assert [int(line.split()[0][1:]) for line in lines[:-1]] == list(range(len(g.nodes)))
-    assert lines[0].startswith("%0  = parameter w0") and "(1, 4)" in lines[0]
+    assert lines[0].startswith("%0  = parameter w0") and "(1, 3)" in lines[0]
     cuts = [line for line in lines if "stop_gradient (cut)" in line]
     assert len(cuts) == PARAMS and all("cut ← %" in line for line in cuts)
     updates = [line for line in lines if "update θ₁" in line]
@@ -267,8 +268,8 @@ def test_wengert_of_a_function_needs_no_graphviz():
 # ---------------------------------------------------------------- rendering
 @needs_dot
 @pytest.mark.parametrize("algo, expected", [
-    ("maml", {"second-order": 31, "identity": 4}),
-    ("fomaml", {"cut": 4, "no-gradient": 35, "identity": 4}),
+    ("maml", {"second-order": 31, "identity": 4, "theta0": 4}),
+    ("fomaml", {"cut": 4, "no-gradient": 35, "identity": 4, "theta0": 4}),
 ])
 def test_render_svg_keeps_classes(algo, expected):
     from xml.etree import ElementTree
@@ -339,3 +340,103 @@ def test_explain_command_json(capsys):
     data = json.loads(capsys.readouterr().out)
     assert {"max_jacobian_error", "dropped_norm_ratio", "cosine"} <= set(data)
     assert data["max_jacobian_error"] <= 1e-10
+
+
+def test_graph_and_explain_default_to_the_same_problem():
+    g, e = _parse(graph_arguments, []), _parse(explain_arguments, [])
+    for name in ("hidden", "activation", "shots", "seed", "inner_lr"):
+        assert getattr(g, name) == getattr(e, name), name
+    # ... which is the pictures' problem and the report's
+    params, batch = meta_problem()
+    from tinymeta.meta.report import small_problem
+    params2, batch2 = small_problem()
+    assert all(np.array_equal(params[k], params2[k]) for k in params)
+    assert all(np.array_equal(batch[k], batch2[k]) for k in batch)
+    assert [np.shape(params[k]) for k in ("w0", "b0", "w1", "b1")] == [(1, 3), (3,), (3, 1),
+                                                                        (1,)]
+
+
+def test_explain_command_relu(capsys):
+    import json
+
+    assert explain(_parse(explain_arguments, ["--inner-steps", "1", "--json", "--no-reptile",
+                                              "--activation", "relu"])) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["activation"] == "relu" and data["max_jacobian_error"] <= 1e-10
+
+
+NODE_POS = re.compile(r'^\s+p(\d)_(\S+) \[.*?pos="([\d.]+),([\d.]+)"', re.M)
+
+
+@needs_dot
+@pytest.mark.parametrize("detail", ["ops", "scopes"])
+def test_maml_and_fomaml_share_node_positions(detail):
+    """Side by side, the two panels are one layout: every MAML box sits where the same box
+    sits in FOMAML (shifted by the panel's width), and where FOMAML has a stop_gradient
+    MAML has a placeholder its red edge runs through."""
+    from tinymeta.viz.pinned import PinnedDigraph
+
+    m, f = _graph("maml", 1), _graph("fomaml", 1)
+    dot = viz.compare([("MAML", m), ("FOMAML", f)], detail=detail)
+    assert isinstance(dot, PinnedDigraph)
+    src = dot.source
+    pos = [[(float(x), float(y)) for p, _, x, y in NODE_POS.findall(src) if p == str(i)]
+           for i in (0, 1)]
+    assert len(pos[0]) == len(pos[1]) > 5
+    shift = pos[1][0][0] - pos[0][0][0]
+    assert shift > 0
+    for (x0, y0), (x1, y1) in zip(sorted(pos[0]), sorted(pos[1]), strict=True):
+        assert x1 - x0 == pytest.approx(shift, abs=0.05) and y1 == pytest.approx(y0)
+    edges, nodes = class_counts(src)
+    assert nodes["pass"] == (4 if detail == "ops" else 1) and edges["cut"] == nodes["pass"]
+    svg = dot.pipe(format="svg").decode()  # neato -n2 keeps the positions
+    assert svg.count('class="node pass') == nodes["pass"]
+
+
+def test_meta_problem_is_exported_and_draw_uses_the_figures_activation():
+    assert viz.meta_problem is meta_problem
+    params, batch = viz.meta_problem()
+    drawn = viz.graph_of(maml_objective, params, batch, 0.01, 1, batched=False)
+    ops = {n.op for n in drawn.nodes.values()}
+    assert "tanh" in ops and "relu" not in ops  # as the figures, not the library's relu
+    relu = viz.graph_of(maml_objective, params, batch, 0.01, 1, batched=False,
+                        activation="relu")
+    assert "relu" in {n.op for n in relu.nodes.values()}
+
+
+def test_labels_say_what_nodes_are():
+    src = _dot("maml", 1)
+    assert "θ₀ [w0]" in src and "as the inner grad sees it" in src  # grad's variables
+    assert "2/n = 0.2 (n = 10)" in src and "L_query(θ_k)" in src
+    assert "I = ∂θ₀/∂θ" in src
+    g = viz.meta_graph("maml", 1, activation="relu")
+    assert "ReLU mask (x &gt; 0)" in viz.to_digraph(g).source
+
+
+def test_legend_lists_only_what_is_drawn():
+    def legend(src):
+        return src[src.index("<b>legend</b>"):]
+
+    maml, fomaml = legend(_dot("maml", 1)), legend(_dot("fomaml", 1))
+    assert "stop_gradient" not in maml and "behind a cut" not in maml
+    assert "stop_gradient cut" in fomaml and fomaml.count("behind a cut") == 1
+    assert "below a cut" not in fomaml and "‖adjoint‖" not in maml
+
+
+def test_tooltips_name_op_shape_order_scope_and_value():
+    src = _dot("maml", 1)
+    tips = re.findall(r'tooltip="([^"]*)"', src)
+    backward = next(t for t in tips if "derivative order 1" in t)
+    assert "scope: inner step 1" in backward and "value:" in backward
+
+
+def test_graph_and_report_display_themselves_in_jupyter():
+    g = _graph("maml", 1)
+    assert repr(g).startswith("<Graph: 39 values") and len(repr(g)) < 200
+    bundle = g._repr_mimebundle_()
+    assert bundle["text/plain"].startswith("Graph:")
+    if shutil.which("dot"):
+        assert bundle["image/svg+xml"].lstrip().startswith("<?xml")
+    r = viz.jacobian_report(1, with_reptile=False)
+    assert repr(r).startswith("<JacobianReport: MLP 1→3→1 (tanh), k = 1")
+    assert r._repr_html_().startswith("<pre") and "∂θ₀/∂θ" in r._repr_html_()

@@ -3,7 +3,9 @@
 Modules: ``tasks`` (the sinusoid distribution), ``algorithms`` (MAML, FOMAML,
 Reptile, Meta-SGD, the pretrained baseline), ``training`` (the outer loop),
 ``evaluate`` (few-shot MSE ± 95% CI), ``checkpoint`` (params.npz and
-metrics.json, no pickle) and ``plots`` (matplotlib figures, optional).
+metrics.json, no pickle), ``plots`` (matplotlib figures, optional) and ``report``
+(every Jacobian of MAML's chain rule and what FOMAML drops; import it as
+``tinymeta.meta.report``).
 """
 
 from tinymeta.meta.algorithms import (

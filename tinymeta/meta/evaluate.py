@@ -4,6 +4,9 @@ All tasks run as one batched computation (parameters broadcast along a task
 axis), so 600 tasks × 10 steps costs about as much as a few meta-gradients.
 Reported as the mean over tasks ± the half-width of a 95% normal confidence
 interval (1.96 · standard error), as in the MAML paper.
+
+``estimate_memory`` sizes an evaluation before it runs (the command line
+refuses one that cannot fit).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from tinymeta.meta.tasks import Sinusoid
 from tinymeta.nn import mlp_apply, sgd
 from tinymeta.tree import tree_map
 
-__all__ = ["Evaluation", "evaluate", "adapted_predictions"]
+__all__ = ["Evaluation", "evaluate", "adapted_predictions", "estimate_memory"]
 
 
 @dataclass
@@ -110,3 +113,21 @@ def adapted_predictions(
             g = tm.grad(task_loss)(theta, x_support, y_support, activation)
             theta = sgd(theta, g, inner_lr)
     return out
+
+
+def estimate_memory(params: Any, tasks: int, shots: int, query: int, steps: Any) -> dict[str, int]:
+    """Rough bytes ``evaluate`` needs, by what needs them (keys name the options); within a
+    small factor, like ``tinymeta.meta.training.estimate_memory``."""
+    leaves = [np.asarray(p) for p in tm.tree_leaves(params)]
+    item = max((p.dtype.itemsize for p in leaves), default=8)
+    n_params = sum(p.size for p in leaves)
+    widths = sum(p.shape[-1] for p in leaves if p.ndim == 2) + 1  # every layer's outputs + x
+    points = shots + query
+    return {
+        # every task's adapted copy of θ, its gradient and the update's temporaries
+        "--tasks: each task's adapted parameters": 4 * tasks * n_params * item,
+        # the activations of every layer for every point, forward and backward
+        "--tasks × (--shots + --query): activations": 6 * tasks * points * widths * item,
+        "--tasks × (--shots + --query): the task points": 4 * 8 * tasks * points,
+        "--tasks × --steps: the results": 8 * tasks * (len(list(steps)) + 1),
+    }

@@ -4,6 +4,7 @@
     from tinymeta import viz
     from tinymeta.meta import maml_objective
 
+    params, batch = viz.meta_problem()       # the figures' 1→3→1 MLP and sinusoid task
     viz.draw(maml_objective, params, batch, 0.01, 2, batched=False)      # a graphviz.Digraph
     viz.draw(maml_objective, params, batch, 0.01, 2, first_order=True, batched=False,
              detail="scopes", flow=True)
@@ -27,25 +28,31 @@ The modules, bottom to top (each uses only the ones above it and the engine):
     flow.py         the gradient-flow overlay: ‖adjoint‖ through every edge
     text.py         the Wengert list
     dot.py          Graphviz: clusters per scope, legend, detail="ops" | "scopes"
+    pinned.py       MAML | FOMAML laid out once, drawn at the same node positions
+                    (``dot.side_by_side`` calls it on use)
     trace.py        draw / wengert / graph_of for a function or a tensor
     meta_graphs.py  the graphs of MAML, FOMAML, Reptile and Meta-SGD on a tiny network
-    report.py       the Jacobian report (engine + meta only)
+
+The Jacobian report (``jacobian_report``, ``reptile_view``) lives in
+``tinymeta.meta.report`` (it draws nothing); it is re-exported here. In Jupyter a
+``Graph``, a ``Digraph`` and a ``JacobianReport`` display themselves.
 
 ``tinymeta graph`` and ``tinymeta explain`` (``tinymeta/cli_graph.py``) put
 ``meta_graph``, the renderer and the report on the command line.
 """
 
+from tinymeta.meta.report import JacobianReport, ReptileView, jacobian_report, reptile_view
 from tinymeta.viz.dot import side_by_side, to_digraph
 from tinymeta.viz.flow import Flow, gradient_flow
 from tinymeta.viz.graph import EDGE_CLASSES, ROLES, Edge, Graph, Node, walk
-from tinymeta.viz.meta_graphs import GRAPH_ALGORITHMS, meta_graph
-from tinymeta.viz.report import JacobianReport, ReptileView, jacobian_report, reptile_view
+from tinymeta.viz.meta_graphs import GRAPH_ALGORITHMS, meta_graph, meta_problem
 from tinymeta.viz.text import wengert_list
 from tinymeta.viz.trace import compare, draw, graph_of, parameters, trace, wengert
 
 __all__ = [
     "draw", "wengert", "graph_of", "trace", "parameters", "compare", "walk", "Graph", "Node",
     "Edge", "ROLES", "EDGE_CLASSES", "gradient_flow", "Flow", "to_digraph", "side_by_side",
-    "wengert_list", "meta_graph", "GRAPH_ALGORITHMS", "jacobian_report", "JacobianReport",
+    "wengert_list", "meta_graph", "meta_problem", "GRAPH_ALGORITHMS", "jacobian_report",
+    "JacobianReport",
     "reptile_view", "ReptileView",
 ]

@@ -28,7 +28,8 @@ Edge classes (also the ``class`` attribute in the DOT and the SVG)
                   make up ∂θᵢ/∂θᵢ₋₁ = I − α∇²L(θᵢ₋₁).
 ``cut``           the input edge of a ``stop_gradient``: g → stop_gradient(g)
 ``no-gradient``   an edge into or out of the part of the graph that receives
-                  no gradient from the output, because it hangs below a cut.
+                  no gradient from the output, because it lies behind a cut
+                  (upstream of it; drawn above it).
                   Nodes of that part carry the class too.
 
 In FOMAML the same edges that are second-order in MAML are no-gradient
@@ -136,6 +137,29 @@ class Graph:
     @property
     def inner_steps(self) -> int:
         return max((self.nodes[u].step or 0 for u in self.updates), default=0)
+
+    def summary(self) -> str:
+        """``Graph: 39 values, 49 edges (4 identity, 31 second-order, …), 1 inner step``."""
+        counts = ", ".join(f"{self.count(c)} {c}" for c in EDGE_CLASSES if self.count(c))
+        k = self.inner_steps
+        steps = f", {k} inner step{'s' * (k != 1)}" if k else ""
+        return (f"Graph: {len(self.nodes)} values, {len(self.edges)} edges"
+                + (f" ({counts})" if counts else "") + steps)
+
+    def __repr__(self) -> str:  # the dataclass's would print every node
+        return f"<{self.summary()}>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
+        """Jupyter shows the picture (SVG, when Graphviz's ``dot`` is installed) and a
+        summary. The renderer is imported here, on use: it sits above this module."""
+        bundle = {"text/plain": self.summary()}
+        try:
+            from tinymeta.viz.dot import to_digraph
+
+            bundle["image/svg+xml"] = to_digraph(self).pipe(format="svg", encoding="utf-8")
+        except Exception:  # no `dot` program: the summary alone is still useful
+            pass
+        return bundle
 
 
 # ---------------------------------------------------------------- the walk
@@ -309,7 +333,7 @@ def _carries_gradient(graph: Graph, e: Edge) -> bool:
 def _classify(graph: Graph) -> None:
     inputs_of, consumers = graph.inputs_of(), graph.consumers()
 
-    # -- the part below a cut: receives no gradient -----------------------------------
+    # -- the part behind a cut: receives no gradient ----------------------------------
     live = _live(graph, inputs_of)
     leafy = ("data", "constant")
     dead = {nid for nid, n in graph.nodes.items()

@@ -1,7 +1,7 @@
 """The graphs of one meta-gradient, small enough to draw: MAML, FOMAML, Reptile, Meta-SGD.
 
-One task (``batched=False``), a tiny tanh MLP and k inner steps: the graph
-of MAML with k = 2 is about 80 ops, every one of which can be drawn and read.
+One task (``batched=False``), the Jacobian report's 1→3→1 tanh MLP and k inner steps:
+the graph of MAML with k = 2 is about 80 ops, every one of which can be drawn and read.
 The algorithms are the ones in ``tinymeta.meta``, run unchanged under
 ``keep_graph``; nothing here re-implements them.
 """
@@ -15,8 +15,7 @@ import numpy as np
 
 from tinymeta.graph_algorithms import GRAPH_ALGORITHMS
 from tinymeta.meta.algorithms import adapt, maml_objective, metasgd_objective
-from tinymeta.meta.tasks import Sinusoid
-from tinymeta.nn import mlp_init
+from tinymeta.meta.report import ACTIVATION, SHOTS, SIZES, small_problem
 from tinymeta.tree import tree_map
 from tinymeta.viz.graph import Graph, walk
 from tinymeta.viz.trace import trace
@@ -24,13 +23,13 @@ from tinymeta.viz.trace import trace
 __all__ = ["GRAPH_ALGORITHMS", "meta_problem", "meta_graph"]
 
 
-def meta_problem(sizes: Sequence[int] = (1, 4, 1), shots: int = 5, seed: int = 0,
+def meta_problem(sizes: Sequence[int] = SIZES, shots: int = SHOTS, seed: int = 0,
                  std: float = 1.0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(θ, one sinusoid task) for pictures: θ drawn with a visible scale (``std``), so the
-    Hessian terms are not vanishingly small."""
-    params = mlp_init(list(sizes), seed=seed, std=std)
-    batch = Sinusoid().sample(1, shots, rng=seed)
-    return params, batch
+    """(θ, one sinusoid task) for pictures: the Jacobian report's problem
+    (``tinymeta.meta.report.small_problem``), a 1→3→1 MLP with 10 support and 10 query
+    points and θ drawn with a visible scale (``std``), so the Hessian terms are not
+    vanishingly small. ``tinymeta graph`` and ``tinymeta explain`` default to it."""
+    return small_problem(sizes, seed, shots, std)
 
 
 def _reptile_outputs(params: Any, batch: dict[str, np.ndarray], inner_lr: float, steps: int,
@@ -42,8 +41,8 @@ def _reptile_outputs(params: Any, batch: dict[str, np.ndarray], inner_lr: float,
     return tree_map(lambda p, a: p - a, params, adapted)
 
 
-def meta_graph(algo: str = "maml", inner_steps: int = 1, sizes: Sequence[int] = (1, 4, 1),
-               activation: str = "tanh", inner_lr: float = 0.01, shots: int = 5,
+def meta_graph(algo: str = "maml", inner_steps: int = 1, sizes: Sequence[int] = SIZES,
+               activation: str = ACTIVATION, inner_lr: float = 0.01, shots: int = SHOTS,
                seed: int = 0) -> Graph:
     """The walked graph of one meta-objective for ``algo`` in ``GRAPH_ALGORITHMS``.
 

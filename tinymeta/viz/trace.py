@@ -5,16 +5,23 @@
 ``tm.keep_graph()`` so that every backward pass ``f`` performs is recorded and
 every ``stop_gradient`` remembers its input, and walks the result. Give it a
 tensor instead of a function to draw a graph you already have.
+
+The objectives of ``tinymeta.meta`` default to ReLU (the MAML paper's network);
+drawn without an ``activation``, they use the figures' tanh instead, so that
+``draw(maml_objective, ...)`` is the picture in docs/what-fomaml-drops.md.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import graphviz
 
 from tinymeta import Tensor, keep_graph
+from tinymeta.meta import algorithms
+from tinymeta.meta.report import ACTIVATION
 from tinymeta.tree import flatten, tree_paths, unflatten
 from tinymeta.viz.dot import side_by_side, to_digraph
 from tinymeta.viz.flow import Flow, gradient_flow
@@ -45,9 +52,27 @@ def parameters(tree: Any) -> Any:
     return unflatten(treedef, out)
 
 
+_META_FUNCTIONS = (algorithms.maml_objective, algorithms.metasgd_objective, algorithms.adapt,
+                   algorithms.task_loss, algorithms.pretrain_objective)
+
+
+def _figure_activation(f: Callable, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with ``activation=`` the figures' (tanh) for a tinymeta.meta function
+    called without one."""
+    if not any(f is g for g in _META_FUNCTIONS):
+        return kwargs
+    try:
+        bound = inspect.signature(f).bind_partial(*args, **kwargs)
+    except TypeError:
+        return kwargs  # let the call itself report the bad arguments
+    return kwargs if "activation" in bound.arguments else {**kwargs, "activation": ACTIVATION}
+
+
 def trace(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0, **kwargs: Any) -> Any:
     """Run ``f(*args, **kwargs)`` with ``args[argnums]`` as parameter leaves, recording
-    everything (``keep_graph``); return its output."""
+    everything (``keep_graph``); return its output. A ``tinymeta.meta`` objective called
+    without ``activation`` uses tanh, the figures' activation."""
+    kwargs = _figure_activation(f, args, kwargs)
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     args = list(args)
     for n in nums:

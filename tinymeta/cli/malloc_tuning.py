@@ -11,8 +11,8 @@ the hand-written numpy floor about 8% faster.
 
 This is a process-wide setting, so the library never applies it by itself:
 the ``tinymeta train`` command, ``./demo``, the reproduction script and the
-benchmark suite call ``tune()`` for the process they own. On other C libraries it does
-nothing.
+benchmark suite call ``tune()`` for the process they own (it lives in
+``tinymeta.cli`` for that reason). On other C libraries it does nothing.
 """
 
 from __future__ import annotations
