@@ -37,14 +37,3 @@ def _seed_numpy() -> None:
 def rng() -> np.random.Generator:
     """A seeded generator for tests that draw their own inputs."""
     return np.random.default_rng(0)
-
-
-@pytest.fixture
-def split_every_value(monkeypatch):
-    """Give every recorded op whose rules do not read its output a handle and a
-    shape-only node, however small (the engine keeps outputs under 4 kB in the node).
-    Tests of saved values use it, so that tiny test arrays take the same path as
-    MAML's large ones."""
-    import tinymeta.primitive
-
-    monkeypatch.setattr(tinymeta.primitive, "_SMALL", 0)

@@ -25,16 +25,16 @@ import tinymeta as tm
 from tinymeta.testing import check_grads
 
 
-def walk(root: tm.Tensor) -> list[tm.Tensor]:
-    """Every recorded node reachable from ``root`` (iterative; white-box over ``_inputs``)."""
-    seen, out, stack = set(), [], [root]
+def walk(root: tm.Tensor) -> list:
+    """Every node reachable from ``root``'s node (iterative, over ``Node.inputs``)."""
+    seen, out, stack = set(), [], [root.node]
     while stack:
         node = stack.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
         out.append(node)
-        stack.extend(p for p in node._inputs or () if isinstance(p, tm.Tensor))
+        stack.extend(p for p in node.inputs if p is not None)
     return out
 
 
@@ -290,33 +290,24 @@ def test_stop_gradient_on_an_inner_gradient_is_first_order_maml():
         2 * t1 * (1 + alpha * math.sin(theta)), rel=1e-14)
 
 
-def _stopped_input_alive(keep: bool) -> bool:
+def test_stop_gradient_does_not_keep_its_input_alive():
     x = tm.tensor(np.ones(1000), requires_grad=True)
     y = tm.sin(x)
-    ref = weakref.ref(y)
-    if keep:
-        with tm.keep_graph():
-            s = tm.stop_gradient(y)
-    else:
-        s = tm.stop_gradient(y)
+    node = weakref.ref(y.node)
+    s = tm.stop_gradient(y)
     del x, y
     gc.collect()
-    alive = ref() is not None
+    assert node() is None  # the graph behind the cut is gone
     np.testing.assert_allclose(s.data, np.sin(1.0))
-    assert not s.requires_grad
-    return alive
+    assert not s.requires_grad and s.node is None
 
 
-def test_stop_gradient_does_not_keep_its_input_alive():
-    assert not _stopped_input_alive(keep=False)
-
-
-def test_stop_gradient_remembers_its_input_inside_keep_graph():
-    assert _stopped_input_alive(keep=True)
-    with tm.keep_graph():
-        y = tm.sin(tm.tensor(1.0, requires_grad=True))
+def test_an_observer_sees_the_cut_stop_gradient_makes():
+    seen = []
+    y = tm.sin(tm.tensor(1.0, requires_grad=True))
+    with tm.observe(lambda op, args, params, out: seen.append((op, args, out))):
         s = tm.stop_gradient(y)
-    assert s.op == "stop_gradient" and s._inputs == (y,)
+    assert seen == [("stop_gradient", (y,), s)]
     assert float(tm.grad(lambda v: v * tm.stop_gradient(v))(2.0)) == 2.0
 
 
@@ -329,17 +320,17 @@ def test_name_scope_tags_nodes_and_nests():
         with tm.name_scope("loss"):
             b = a * 2.0
         c = b + 1.0
-    assert outside.scope == ""
-    assert a.scope == "inner step 1"
-    assert b.scope == "inner step 1/loss"
-    assert c.scope == "inner step 1"
-    assert tm.sin(x).scope == ""
+    assert outside.node.scope == ""
+    assert a.node.scope == "inner step 1"
+    assert b.node.scope == "inner step 1/loss"
+    assert c.node.scope == "inner step 1"
+    assert tm.sin(x).node.scope == ""
 
 
 def test_name_scope_is_restored_after_an_exception():
     with pytest.raises(RuntimeError), tm.name_scope("broken"):
         raise RuntimeError("boom")
-    assert tm.sin(tm.tensor(1.0, requires_grad=True)).scope == ""
+    assert tm.sin(tm.tensor(1.0, requires_grad=True)).node.scope == ""
 
 
 # ---------------------------------------------------------------- Tensor.backward
@@ -472,7 +463,7 @@ def test_first_order_backward_records_nothing_and_create_graph_does():
 def test_nodes_know_order_backward_of_and_scope():
     x = tm.tensor(0.5, requires_grad=True)
     forward = tm.sin(x)
-    assert forward.order == 0 and forward.backward_of is None and forward.op == "sin"
+    assert forward.node.order == 0 and forward.node.rule_of is None and forward.op == "sin"
 
     seen = {}
 
@@ -485,16 +476,16 @@ def test_nodes_know_order_backward_of_and_scope():
     # d/dt [t² cos t] = 2t cos t − t² sin t
     got = float(tm.grad(outer)(1.0))
     assert got == pytest.approx(2 * math.cos(1.0) - math.sin(1.0), rel=1e-14)
-    g = seen["g"]
+    g = seen["g"].node
     assert g.order >= 1
     # the last VJP applied on the way back to y was sin's: cos(y)·(g·t)
-    assert isinstance(g.backward_of, tm.Tensor) and g.backward_of.op == "sin"
+    assert g.rule_of is not None and g.rule_of.op == "sin"
     assert g.scope == "inner"
-    for node in walk(g):
+    for node in walk(seen["g"]):
         if node.order >= 1:
-            assert isinstance(node.backward_of, tm.Tensor)
+            assert node.rule_of is not None
         else:
-            assert node.backward_of is None
+            assert node.rule_of is None
 
 
 def test_whole_maml_graph_is_walkable_with_forward_and_backward_nodes():
@@ -512,11 +503,11 @@ def test_whole_maml_graph_is_walkable_with_forward_and_backward_nodes():
         loss = tm.sum(p ** 2)
 
     nodes = walk(loss)
-    assert any(n is theta for n in nodes)
-    forward = [n for n in nodes if n.order == 0 and n.requires_grad and n.op != "leaf"]
+    assert any(n is theta.node for n in nodes)
+    forward = [n for n in nodes if n.order == 0 and n.op != "leaf"]
     backward = [n for n in nodes if n.order >= 1]
     assert forward and backward
-    assert all(n.backward_of is not None for n in backward)
+    assert all(n.rule_of is not None for n in backward)
     assert {n.scope for n in backward} == {"inner step 1", "inner step 2"}
     assert {"inner step 1", "inner step 2", "query"} <= {n.scope for n in nodes}
     # and the same graph gives the MAML gradient through loss.backward()
@@ -668,7 +659,7 @@ def test_a_read_only_array_that_owns_its_data_is_kept_without_a_copy():
     c = np.array([1.0, 2.0])
     c.flags.writeable = False
     y = w * c
-    assert y.inputs[1] is c
+    assert y.node.saved[1] is c
 
 
 def test_jacobian_accepts_numpy_integer_argnums():

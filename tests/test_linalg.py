@@ -30,9 +30,6 @@ from tinymeta import ops
 from tinymeta.testing import check_grads
 from tinymeta.tree import flatten, unflatten
 
-# tiny test arrays take the handle path of MAML's large ones (see conftest.py)
-pytestmark = pytest.mark.usefixtures("split_every_value")
-
 FORWARD_TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-5, atol=2e-5)}
 
 

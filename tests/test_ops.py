@@ -25,9 +25,6 @@ import tinymeta as tm
 from tinymeta import ops
 from tinymeta.testing import check_grads
 
-# tiny test arrays take the handle path of MAML's large ones (see conftest.py)
-pytestmark = pytest.mark.usefixtures("split_every_value")
-
 DTYPES = [np.float64, np.float32]
 FORWARD_TOL = {np.float64: dict(rtol=1e-12, atol=1e-12), np.float32: dict(rtol=1e-5, atol=1e-6)}
 

@@ -29,7 +29,7 @@ from tinymeta.autodiff import (
 from tinymeta.ops import *  # noqa: F403  (numpy-named primitives: tm.exp, tm.matmul, ...)
 from tinymeta.ops import __all__ as _ops_all
 from tinymeta.ops.shape import tensor
-from tinymeta.primitive import Primitive, primitive
+from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor, is_tensor, name_scope, no_grad
 from tinymeta.tree import tree_leaves, tree_map
 
@@ -43,7 +43,6 @@ _numpy_dispatch.install(Tensor, {**{name: getattr(_ops, name) for name in _ops_a
 __all__ = [
     "linalg", "Tensor", "tensor", "is_tensor", "name_scope", "no_grad", "grad", "value_and_grad",
     "vjp", "jvp", "jacobian", "hessian", "hvp", "stop_gradient", "observe", "debug_nans",
-    "IndependentOutputWarning", "backward_node_count", "tree_map", "tree_leaves", "primitive",
-    "Primitive",
+    "IndependentOutputWarning", "backward_node_count", "tree_map", "tree_leaves", "Primitive",
     *_ops_all,
 ]

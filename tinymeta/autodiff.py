@@ -52,7 +52,7 @@ from tinymeta.tree import flatten, tree_map, treedef_paths, unflatten
 
 __all__ = [
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "stop_gradient",
-    "observe", "debug_nans", "IndependentOutputWarning", "backward_node_count", "backward",
+    "observe", "debug_nans", "IndependentOutputWarning", "backward_node_count", "backward_flow",
 ]
 
 
@@ -135,7 +135,8 @@ def backward(order: list, seeds: dict[Node, Any], record: bool,
     """
     cot = {node: (g if record else _value(g)) for node, g in seeds.items()}
     reached: dict[Node, Any] = {}
-    with recording.set(enabled=record, numpy_only=not record):
+    with recording.set(enabled=record, numpy_only=not record, order=recording.order,
+                       rule_of=recording.rule_of):
         for node, edges in reversed(order):
             g = cot.pop(node, None)
             if g is None:
@@ -222,6 +223,14 @@ def _backward_into_leaves(out: Tensor, gradient: Any = None, create_graph: bool 
 Tensor.backward = _backward_into_leaves
 
 
+def backward_flow(out: Tensor, on_edge: Callable[[Node, int, Any], None], seed: Any) -> None:
+    """One unrecorded backward pass from ``out`` to every leaf, telling ``on_edge(node, i,
+    cotangent)`` what every rule computes: how tools watch a gradient flow (the flow
+    overlay of ``tinymeta.viz``)."""
+    order, _ = _toposort([out.node], None)
+    backward(order, {out.node: _seed(out, seed, "backward_flow")}, False, on_edge)
+
+
 # ---------------------------------------------------------------- variables
 _identity = Primitive("identity", lambda x: x, doc="y = x; marks a value as a variable.")
 _identity.defvjp(lambda g, ans, x: g, saves=[()])
@@ -289,7 +298,7 @@ def _prepare(args: tuple, nums: tuple[int, ...], opname: str):
 
 
 def _gradients(outs: list[Tensor], seeds: list[Any], variables: list[list[Tensor]],
-               opname: str, warn: bool = True) -> tuple[list[list[Tensor]], bool]:
+               opname: str, warn: bool = True, stacklevel: int = 4):
     """One backward pass from ``outs`` to every variable (zeros where no path); also
     whether it was recorded (then the results can be differentiated further)."""
     targets = {v.node for vs in variables for v in vs}
@@ -305,7 +314,8 @@ def _gradients(outs: list[Tensor], seeds: list[Any], variables: list[list[Tensor
     for n, vs in enumerate(variables):
         if warn and vs and not any(v.node in reached for v in vs):
             warnings.warn(f"{opname}: the output does not depend on differentiated argument "
-                          f"{n}; its gradient is zero", IndependentOutputWarning, stacklevel=4)
+                          f"{n}; its gradient is zero", IndependentOutputWarning,
+                          stacklevel=stacklevel)
         result.append([_as_gradient(reached[v.node], v.node) if v.node in reached else
                        Tensor._make(np.zeros(v.shape, v.dtype), None) for v in vs])
     return result, record
@@ -366,7 +376,8 @@ def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, opname: str):
                             f"(scalar, aux), got {type(result).__name__}")
         out, aux = result if has_aux else (result, None)
         out = _scalar_output(out, opname)
-        grads, recorded = _gradients([out], [np.ones(out.shape, out.dtype)], variables, opname)
+        grads, recorded = _gradients([out], [np.ones(out.shape, out.dtype)], variables, opname,
+                                     stacklevel=4 if opname == "grad" else 3)  # the caller
         if not recorded and out.node is not None:
             out = out.detach()  # nobody can differentiate it further: free its graph
         trees = [unflatten(d, g) for d, g in zip(treedefs, grads, strict=True)]

@@ -40,12 +40,13 @@ rest. Left out, every value is kept, which is always safe.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tinymeta.tensor import Node, Tensor, Unsaved, holds_traced, recording
+from tinymeta.tensor import Node, Tensor, Unsaved, changeable, holds_traced, recording
 
 __all__ = ["Primitive", "primitive", "describe"]
 
@@ -79,7 +80,7 @@ class Primitive:
         self.saves: tuple[frozenset, ...] | None = None  # per rule; None: keep everything
         self.variadic = False  # one rule for every argument, called as rule(i, g, ans, ...)
         self.explain = explain or _default_explain
-        self.__doc__ = doc or getattr(forward, "__doc__", None) or f"tinymeta primitive {name}."
+        self.__doc__ = doc or f"tinymeta primitive {name!r}."
         self.__name__ = self.__qualname__ = name
 
     def defvjp(self, *rules: Callable | None, saves: Any = None) -> Primitive:
@@ -106,8 +107,9 @@ class Primitive:
     def __call__(self, *args: Any, **params: Any) -> Any:
         if recording.numpy_only:  # a backward pass nobody differentiates: numpy in and out
             out = self.forward(*args, **params)
+            out = out if type(out) is np.ndarray else np.asarray(out)  # not a numpy scalar
             if recording.check_nans:
-                _check_finite(self.name, np.asarray(out), args)
+                _check_finite(self.name, out, args)
             return out
         values, traced = [], False
         for a in args:
@@ -142,11 +144,11 @@ class Primitive:
             if type(a) is Tensor and a.node is not None:  # rule i will run
                 reads |= set(range(len(args))) | {"ans"} if self.saves is None else \
                     self.saves[0 if self.variadic else i]
-        saved = tuple(_saved(a) if i in reads else Unsaved(np.shape(_value(a)), _dtype(a))
+        saved = tuple(_saved(a) if i in reads else _unsaved(np.shape(_value(a)), _dtype(a))
                       for i, a in enumerate(args))
         inputs = tuple(a.node if type(a) is Tensor else None for a in args)
-        node = Node(self, inputs, saved, out if "ans" in reads else Unsaved(out.shape, out.dtype),
-                    params, out.shape, out.dtype)
+        node = Node(self, inputs, saved, out if "ans" in reads else _unsaved(out.shape, out.dtype),
+                    params or _NO_PARAMS, out.shape, out.dtype)
         if node.order:
             recording.backward_nodes += 1
         return node
@@ -163,6 +165,16 @@ def primitive(*rules: Callable | None, saves: Any = None, name: str | None = Non
     return declare
 
 
+_NO_PARAMS: dict = {}
+
+
+@functools.lru_cache(maxsize=4096)
+def _unsaved(shape: tuple[int, ...], dtype: Any) -> Unsaved:
+    """One shared ``Unsaved`` per shape and dtype: a long chain of nodes that keep no
+    values (first-order MAML's updates) then costs almost nothing per node."""
+    return Unsaved(shape, dtype)
+
+
 def _value(a: Any) -> Any:
     return a._value if type(a) is Tensor else a
 
@@ -176,7 +188,7 @@ def _saved(a: Any) -> Any:
     of a numpy array its caller could still change (a graph must not change)."""
     if type(a) is Tensor:
         return a._value
-    if type(a) is np.ndarray and a.flags.writeable:
+    if type(a) is np.ndarray and changeable(a):
         a = a.copy()
         a.flags.writeable = False
     return a

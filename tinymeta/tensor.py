@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Tensor", "Node", "Unsaved", "constant", "name_scope", "no_grad", "is_tensor",
-           "recording", "holds_traced"]
+           "recording", "holds_traced", "changeable"]
 
 
 class Recording:
@@ -128,7 +128,7 @@ class Node:
     values its rules read (``saved``, one per input, and ``ans``), and labels."""
 
     __slots__ = ("primitive", "inputs", "saved", "ans", "params", "shape", "dtype", "scope",
-                 "order", "rule_of", "seq", "name", "grad")
+                 "order", "rule_of", "seq", "name", "grad", "__weakref__")
 
     def __init__(self, primitive: Any, inputs: tuple, saved: tuple, ans: Any, params: dict,
                  shape: tuple[int, ...], dtype: Any) -> None:
@@ -147,12 +147,23 @@ class Node:
         return f"<node {self.op} {self.shape} #{self.seq}>"
 
 
+def changeable(array: np.ndarray) -> bool:
+    """Can someone still change ``array``'s values: it is writable, or a view of memory
+    that is (a writable array, a bytearray, a memory map)?"""
+    if array.flags.writeable:
+        return True
+    base = array.base
+    if base is None or isinstance(base, bytes):
+        return False
+    return changeable(base) if isinstance(base, np.ndarray) else True
+
+
 def _readonly(array: np.ndarray) -> np.ndarray:
     """``array`` made read-only for good: a view of memory someone else can still write
-    (a slice of a writable array, a bytearray) is copied first."""
+    is copied first."""
     base = array.base
     if base is not None and not isinstance(base, bytes) and (
-            not isinstance(base, np.ndarray) or base.flags.writeable):
+            not isinstance(base, np.ndarray) or changeable(base)):
         array = array.copy()
     array.flags.writeable = False
     return array

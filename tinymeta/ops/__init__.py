@@ -41,6 +41,32 @@ def _method(fn):
 for _name in _METHODS:
     if _name in globals() and not hasattr(Tensor, _name):
         setattr(Tensor, _name, _method(globals()[_name]))
-Tensor.__mod__ = lambda self, other: rounding.mod(self, other)
-Tensor.__rmod__ = lambda self, other: rounding.mod(other, self)
+
+# the operators: x + y is tm.add(x, y), 2 * x is tm.multiply(2, x), ...
+_OPERATORS = {"add": elementwise.add, "sub": elementwise.subtract, "mul": elementwise.multiply,
+              "truediv": elementwise.divide, "pow": elementwise.power, "matmul": linalg.matmul,
+              "mod": rounding.mod}
+for _name, _op in _OPERATORS.items():
+    setattr(Tensor, f"__{_name}__", lambda self, other, op=_op: op(self, other))
+    setattr(Tensor, f"__r{_name}__", lambda self, other, op=_op: op(other, self))
+Tensor.__neg__ = lambda self: elementwise.negative(self)
+Tensor.__pos__ = lambda self: self
+Tensor.__abs__ = lambda self: elementwise.abs(self)
+Tensor.__getitem__ = lambda self, index: shape.getitem(self, index)
 Tensor.__round__ = lambda self, ndigits=None: rounding.round(self, ndigits or 0)
+Tensor.T = property(lambda self: shape.transpose(self))
+
+
+def _reshape_method(self, *shape_):
+    if len(shape_) == 1 and isinstance(shape_[0], (tuple, list)):
+        shape_ = tuple(shape_[0])
+    return shape.reshape(self, shape_)
+
+
+def _transpose_method(self, *axes):
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    return shape.transpose(self, axes or None)
+
+
+Tensor.reshape, Tensor.transpose = _reshape_method, _transpose_method

@@ -135,7 +135,8 @@ def _vjp_of(n: Node, graph: Graph) -> str | None:
     loss's ``mse_loss`` is freed once its rule has run, but the tensor remembers it)."""
     if n.backward_of:
         return graph.nodes[n.backward_of].op
-    source = getattr(n.value, "backward_of", None)
+    node = getattr(n.value, "node", None)  # the engine node knows whose rule made it
+    source = None if node is None else node.rule_of
     return getattr(source, "op", None)
 
 

@@ -1,22 +1,13 @@
 """Gradient flow: how much adjoint runs along every edge of a recorded graph.
 
 Once a graph is drawn we want to see *where* the meta-gradient comes from.
-``gradient_flow`` runs one more reverse pass over the very nodes that were
-drawn, with each node's own VJP rule,
-
-    adjoint(input i of node) = node.vjp_rules[i](adjoint(node), node, *node.inputs)
-
-under ``no_grad`` (the result is numbers, not a new graph). It keeps the
-contribution of every edge before the contributions are summed into the
-input's adjoint, so the renderer can draw each edge with a pen width and a
-label for ‖contribution‖. The adjoints that reach the parameter leaves add up
-to exactly the meta-gradient ``tm.grad`` computes: the engine's backward pass
-walks the same graph with the same rules (``tests/test_viz.py`` checks it).
-
-Why a separate pass rather than asking the engine? ``tm.grad`` only returns
-the adjoints of the variables; the per-edge contributions exist for an
-instant inside the backward loop. Re-running the rules here costs one more
-backward pass and needs no change to the engine.
+``gradient_flow`` runs the engine's own backward pass from the drawn output to
+every leaf (``tm.autodiff.backward_flow``), which tells an observer the
+cotangent each VJP rule computes for each input, before the contributions are
+summed into the input's adjoint. The renderer draws each edge with a pen width
+and a label for ‖contribution‖. Since it is the very backward pass ``tm.grad``
+runs, the adjoints that reach the parameter leaves are exactly the
+meta-gradient (``tests/test_viz.py`` checks it).
 """
 
 from __future__ import annotations
@@ -25,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tinymeta import Tensor, no_grad
-from tinymeta.viz.graph import Graph, _carries_gradient
+from tinymeta import Tensor
+from tinymeta.autodiff import backward_flow
+from tinymeta.viz.graph import Graph
 
 __all__ = ["Flow", "gradient_flow"]
 
@@ -52,10 +44,6 @@ class Flow:
         return max((float(np.linalg.norm(a)) for a in self.edge.values()), default=0.0)
 
 
-def _numpy(x: object) -> np.ndarray:
-    return np.asarray(x.data if isinstance(x, Tensor) else x)
-
-
 def gradient_flow(graph: Graph, seed: object = None) -> Flow:
     """Push ``seed`` (default 1; the output must then be a scalar) from the graph's first
     output back to its leaves and record the adjoint through every edge."""
@@ -69,19 +57,19 @@ def gradient_flow(graph: Graph, seed: object = None) -> Flow:
     if seed.shape != out.shape:
         raise ValueError(f"gradient_flow: the seed has shape {seed.shape} but the output has "
                          f"shape {out.shape}")
-    inputs_of = graph.inputs_of()
+    drawn = {id(n.value.node): n.id for n in graph.nodes.values()
+             if isinstance(n.value, Tensor) and n.value.node is not None}
     cot: dict[str, np.ndarray] = {out.id: seed}
     edge: dict[tuple[str, str, int], np.ndarray] = {}
-    with no_grad():
-        for node in sorted(graph.nodes.values(), key=lambda n: n.index, reverse=True):
-            g = cot.get(node.id)
-            t = node.value
-            if g is None or not isinstance(t, Tensor) or not t.vjp_rules:
-                continue
-            for e in inputs_of[node.id]:
-                if not _carries_gradient(graph, e):
-                    continue
-                c = _numpy(t.vjp_rules[e.argnum](Tensor(g), t, *t.inputs, **t.op_params))
-                edge[(e.src, e.dst, e.argnum)] = c
-                cot[e.src] = c if e.src not in cot else cot[e.src] + c
+
+    def on_edge(node: object, i: int, c: np.ndarray) -> None:
+        dst, src = drawn.get(id(node)), drawn.get(id(node.inputs[i]))
+        if dst is None or src is None:
+            return
+        c = np.asarray(c)
+        edge[(src, dst, i)] = c
+        cot[src] = c if src not in cot else cot[src] + c
+
+    if isinstance(out.value, Tensor) and out.value.node is not None:
+        backward_flow(out.value, on_edge, seed)
     return Flow(edge, cot)

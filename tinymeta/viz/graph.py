@@ -47,6 +47,7 @@ import numpy as np
 
 from tinymeta import Tensor
 from tinymeta.tree import flatten
+from tinymeta.viz.record import Op, recorder_of, records_of
 
 __all__ = ["Node", "Edge", "Graph", "walk", "ROLES", "EDGE_CLASSES", "subscript"]
 
@@ -82,10 +83,12 @@ class Node:
     parameter: str | None = None  # for an update: the parameter it updates ("w0")
     classes: set[str] = field(default_factory=set)
     value: Any = field(default=None, repr=False)  # the Tensor or numpy array
+    requires_grad: bool = False  # the value is being differentiated
+    rules: frozenset = frozenset()  # the inputs the op has a VJP rule for
 
     @property
     def differentiable(self) -> bool:
-        return isinstance(self.value, Tensor) and self.value.requires_grad
+        return self.requires_grad
 
 
 @dataclass
@@ -163,30 +166,28 @@ class Graph:
 
 
 # ---------------------------------------------------------------- the walk
-def _collect(outputs: list[Tensor]) -> list[Tensor]:
-    """Every tensor the outputs were computed from, in creation order (iterative DFS)."""
-    seen: set[Tensor] = set()
+def _collect(outputs: list[Op]) -> list[Op]:
+    """Every op the outputs were computed from, in creation order (iterative DFS)."""
+    seen: set[Op] = set()
     stack = list(outputs)
     while stack:
         t = stack.pop()
         if t in seen:
             continue
         seen.add(t)
-        for p in t.inputs:
-            if type(p) is Tensor and p not in seen:
-                stack.append(p)
+        stack.extend(p for p in t.inputs if isinstance(p, Op) and p not in seen)
     return sorted(seen, key=lambda t: t.seq)
 
 
 def _is_literal(x: Any) -> bool:
     """Python numbers and 0-d arrays are printed inside the op's label, not drawn."""
-    return not isinstance(x, Tensor) and np.ndim(x) == 0
+    return not isinstance(x, Op) and np.ndim(x) == 0
 
 
-def _gradient_source(y: Tensor, level: int) -> bool:
+def _gradient_source(y: Op, level: int) -> bool:
     """Is ``y`` (or an input of it: α·g) a gradient made by a backward pass above ``level``,
     or such a gradient behind a stop_gradient?"""
-    for c in (y, *(p for p in y.inputs if type(p) is Tensor)):
+    for c in (y, *(p for p in y.inputs if isinstance(p, Op))):
         if c.order > level:
             return True
         if c.op == "stop_gradient" and c.inputs and c.inputs[0].order > level:
@@ -194,7 +195,7 @@ def _gradient_source(y: Tensor, level: int) -> bool:
     return False
 
 
-def _is_update(t: Tensor) -> bool:
+def _is_update(t: Op) -> bool:
     """θᵢ = θᵢ₋₁ − α·g: a ``subtract`` of two tensors whose second input is a gradient
     made by a backward pass of higher order than the subtract itself (or that gradient
     behind a ``stop_gradient``). The order test tells a real update apart from the many
@@ -202,12 +203,12 @@ def _is_update(t: Tensor) -> bool:
     if t.op != "subtract" or not t.inputs or len(t.inputs) != 2:
         return False
     theta, step = t.inputs
-    if type(theta) is not Tensor or type(step) is not Tensor or theta.shape != t.shape:
+    if not isinstance(theta, Op) or not isinstance(step, Op) or theta.shape != t.shape:
         return False
     return _gradient_source(step, t.order)
 
 
-def _name(t: Tensor) -> str | None:
+def _name(t: Op) -> str | None:
     name = t.name
     if name and name.startswith("arg"):  # grad's variable names: "arg0['w0']" -> "w0"
         inner = name.split("[")
@@ -224,12 +225,14 @@ def walk(outputs: Any, names: dict[str, Any] | None = None) -> Graph:
     Python numbers stay in their op's argument list. ``names`` maps a name to an array
     (``{"x_support": x}``): a data node with the same shape and values takes that name.
     """
-    outs = [t for t in flatten(outputs)[0] if isinstance(t, Tensor)]
-    if not outs:
+    tensors_out = [t for t in flatten(outputs)[0] if isinstance(t, Tensor)]
+    if not tensors_out:
         raise TypeError(f"walk: expected a tensor or a tree of tensors, got "
                         f"{type(outputs).__name__}")
+    recorder = recorder_of(tensors_out[0])
+    outs = recorder.records(tensors_out) if recorder else records_of(tensors_out)
     tensors = _collect(outs)
-    node_of: dict[Tensor, Node] = {}
+    node_of: dict[Op, Node] = {}
     data_of: dict[int, Node] = {}
     nodes: dict[str, Node] = {}
     edges: list[Edge] = []
@@ -245,7 +248,7 @@ def walk(outputs: Any, names: dict[str, Any] | None = None) -> Graph:
     for t in tensors:
         inputs = t.inputs
         for x in inputs:  # numpy arrays first, so the list stays in dependency order
-            if not isinstance(x, Tensor) and not _is_literal(x) and id(x) not in data_of:
+            if not isinstance(x, Op) and not _is_literal(x) and id(x) not in data_of:
                 arr = np.asarray(x)
                 d = Node(f"d{len(data_of)}", 0, "data", arr.shape, str(arr.dtype), "data",
                          value=x)
@@ -262,9 +265,10 @@ def walk(outputs: Any, names: dict[str, Any] | None = None) -> Graph:
         if t in out_set:
             role = "output"
         n = Node(f"n{t.seq}", 0, op, t.shape, str(t.dtype), role, t.scope, t.order,
-                 _name(t), params=t.op_params, value=t)
+                 _name(t), params=t.op_params, value=t.value, requires_grad=t.requires_grad,
+                 rules=t.rules())
         for i, x in enumerate(inputs):
-            if isinstance(x, Tensor):
+            if isinstance(x, Op):
                 n.args.append(node_of[x].id)
                 edges.append(Edge(node_of[x].id, n.id, i))
             elif _is_literal(x):
@@ -326,8 +330,7 @@ def _carries_gradient(graph: Graph, e: Edge) -> bool:
     src, dst = graph.nodes[e.src], graph.nodes[e.dst]
     if not (src.differentiable and dst.differentiable):
         return False
-    vjps = dst.value.vjp_rules
-    return bool(vjps) and vjps[e.argnum] is not None
+    return e.argnum in dst.rules
 
 
 def _classify(graph: Graph) -> None:

@@ -18,14 +18,16 @@ over the same nodes), a constant by its value array.
 from __future__ import annotations
 
 import itertools
+import weakref
 from typing import Any
 
 import numpy as np
 
-from tinymeta import Tensor
+from tinymeta import Tensor, observe
 from tinymeta.tensor import Node, recording
+from tinymeta.tree import flatten
 
-__all__ = ["Op", "Recorder", "records_of"]
+__all__ = ["Op", "Recorder", "records_of", "recording_of", "recorder_of"]
 
 _seq = itertools.count()
 
@@ -41,6 +43,7 @@ class Op:
         self.op, self.inputs, self.op_params, self.value = op, inputs, params, value
         self.shape, self.dtype, self.scope, self.order = shape, dtype, scope, order
         self.backward_of, self.node = backward_of, node
+        self.below_cut = False  # a constant computed from a stop_gradient's output
         self.seq = next(_seq)
 
     @property
@@ -50,6 +53,13 @@ class Op:
     @property
     def name(self) -> str | None:
         return None if self.node is None else self.node.name
+
+    def rules(self) -> frozenset:
+        """The inputs the op has a VJP rule for (where a gradient can flow)."""
+        prim = None if self.node is None else self.node.primitive
+        if prim is None:
+            return frozenset()
+        return frozenset(i for i in range(len(self.inputs)) if prim.rule(i) is not None)
 
     def __repr__(self) -> str:
         return f"<Op {self.op} {self.shape} #{self.seq}>"
@@ -89,10 +99,17 @@ class Recorder:
 
     def __call__(self, op: str, args: tuple, params: dict, out: Tensor) -> None:
         inputs = [self.lookup(a) for a in args]
+        if out.node is None and op != "stop_gradient" and not any(
+                isinstance(x, Op) and x.below_cut for x in inputs):
+            # a constant no cut made (2/n in a rule): drawn as a constant, not as its op
+            self._by_key[self._key(out)] = Op("constant", [], {}, out, out.shape, out.dtype,
+                                              recording.scope)
+            return
         rule_of = recording.rule_of if recording.order else None
         rec = Op(op, inputs, dict(params), out, out.shape, out.dtype, recording.scope,
                  recording.order, self._by_key.get(("node", id(rule_of))) if rule_of else None,
                  out.node)
+        rec.below_cut = out.node is None  # behind a stop_gradient (FOMAML's α·g)
         self._by_key[self._key(out)] = rec
 
     def records(self, outputs: list[Tensor]) -> list[Op]:
@@ -129,3 +146,30 @@ def records_of(outputs: list[Tensor]) -> list[Op]:
 
 def _drawable(value: Any) -> bool:
     return isinstance(value, (np.ndarray, int, float))
+
+
+# output tensor id -> (a weak reference to it, the recorder that saw it made). Keyed by id:
+# a tensor's == is elementwise, so it cannot be a dictionary key itself.
+_RECORDERS: dict[int, tuple[weakref.ref, Recorder]] = {}
+
+
+def recorder_of(output: Tensor) -> Recorder | None:
+    """The recorder that saw ``output`` being made (by ``recording_of``), if any."""
+    entry = _RECORDERS.get(id(output))
+    return entry[1] if entry is not None and entry[0]() is output else None
+
+
+def recording_of(f: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run ``f`` under a new ``Recorder``; its output tensors remember the recorder."""
+    recorder = Recorder()
+    for t in flatten((args, kwargs))[0]:  # the arguments' tensors first, in their order
+        if isinstance(t, Tensor):
+            recorder.lookup(t)
+    with observe(recorder):
+        out = f(*args, **kwargs)
+    for t in flatten(out)[0]:
+        if isinstance(t, Tensor):
+            key = id(t)
+            _RECORDERS[key] = (weakref.ref(t, lambda _, key=key: _RECORDERS.pop(key, None)),
+                               recorder)
+    return out

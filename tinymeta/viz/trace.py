@@ -2,8 +2,8 @@
 
 ``draw(f, *args)`` makes the differentiated argument (``argnums``, as in
 ``tm.grad``) into parameter leaves that require grad, runs ``f`` inside
-``tm.keep_graph()`` so that every backward pass ``f`` performs is recorded and
-every ``stop_gradient`` remembers its input, and walks the result. Give it a
+a ``Recorder`` (``tm.observe``, see ``record.py``) so that every op ``f`` runs,
+every backward pass included, is seen, and walks the result. Give it a
 tensor instead of a function to draw a graph you already have.
 
 The objectives of ``tinymeta.meta`` default to ReLU (the MAML paper's network);
@@ -19,13 +19,14 @@ from typing import Any
 
 import graphviz
 
-from tinymeta import Tensor, keep_graph
+from tinymeta import Tensor
 from tinymeta.meta import algorithms
 from tinymeta.meta.report import ACTIVATION
 from tinymeta.tree import flatten, tree_paths, unflatten
 from tinymeta.viz.dot import side_by_side, to_digraph
 from tinymeta.viz.flow import Flow, gradient_flow
 from tinymeta.viz.graph import Graph, walk
+from tinymeta.viz.record import recording_of
 from tinymeta.viz.text import wengert_list
 
 __all__ = ["parameters", "trace", "graph_of", "draw", "wengert", "compare"]
@@ -70,7 +71,7 @@ def _figure_activation(f: Callable, args: tuple, kwargs: dict[str, Any]) -> dict
 
 def trace(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0, **kwargs: Any) -> Any:
     """Run ``f(*args, **kwargs)`` with ``args[argnums]`` as parameter leaves, recording
-    everything (``keep_graph``); return its output. A ``tinymeta.meta`` objective called
+    every op (``record.recording_of``); return its output. A ``tinymeta.meta`` objective called
     without ``activation`` uses tanh, the figures' activation."""
     kwargs = _figure_activation(f, args, kwargs)
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
@@ -80,8 +81,7 @@ def trace(f: Callable, *args: Any, argnums: int | tuple[int, ...] = 0, **kwargs:
             raise ValueError(f"draw: argnums={argnums!r} is out of range for {len(args)} "
                              f"positional arguments")
         args[n] = parameters(args[n])
-    with keep_graph():
-        return f(*args, **kwargs)
+    return recording_of(f, *args, **kwargs)
 
 
 def graph_of(f_or_output: Any, *args: Any, argnums: int | tuple[int, ...] = 0,
