@@ -17,6 +17,7 @@ over the same nodes), a constant by its value array.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import weakref
 from typing import Any
@@ -170,6 +171,10 @@ def recording_of(f: Any, *args: Any, **kwargs: Any) -> Any:
     for t in flatten(out)[0]:
         if isinstance(t, Tensor):
             key = id(t)
-            _RECORDERS[key] = (weakref.ref(t, lambda _, key=key: _RECORDERS.pop(key, None)),
-                               recorder)
+            forget = functools.partial(_forget, _RECORDERS, key)  # holds the table itself
+            _RECORDERS[key] = (weakref.ref(t, forget), recorder)
     return out
+
+
+def _forget(table: dict, key: int, _ref: weakref.ref) -> None:
+    table.pop(key, None)
