@@ -39,6 +39,7 @@ recursion.
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -98,22 +99,32 @@ def _toposort(roots: Sequence[Node], targets: set[Node] | None):
             continue
         seen.add(node)
         if targets is None or node not in targets:
-            stack.extend(p for p in node.inputs if p is not None and p.seq >= oldest)
+            for p in node.inputs:
+                if p is not None and p.seq >= oldest:
+                    stack.append(p)
     on_path: set[Node] = set()
     order: list[tuple[Node, tuple[int, ...] | None]] = []
     touches_outer = False
-    for node in sorted(seen, key=lambda n: n.seq):  # a node is newer than its inputs
+    for node in sorted(seen, key=_by_seq):  # a node is newer than its inputs
         if (node.primitive is None and targets is None) or (targets and node in targets):
             on_path.add(node)
             order.append((node, None))
             touches_outer |= node.primitive is not None  # an identity over an outer value
             continue
-        edges = tuple(i for i, p in enumerate(node.inputs) if p in on_path)
+        edges, outer = [], False
+        for i, p in enumerate(node.inputs):
+            if p in on_path:
+                edges.append(i)
+            elif p is not None:
+                outer = True  # reads a traced value that does not depend on the targets
         if edges:
             on_path.add(node)
-            order.append((node, edges))
-            touches_outer |= any(p is not None and p not in on_path for p in node.inputs)
+            order.append((node, tuple(edges)))
+            touches_outer |= outer
     return order, touches_outer and targets is not None
+
+
+_by_seq = operator.attrgetter("seq")
 
 
 def _rule_inputs(node: Node, recorded: bool) -> tuple[Any, list]:
@@ -135,6 +146,7 @@ def backward(order: list, seeds: dict[Node, Any], record: bool,
     """
     cot = {node: (g if record else _value(g)) for node, g in seeds.items()}
     reached: dict[Node, Any] = {}
+    add = ops.add if record or recording.check_nans else np.add  # numpy: nobody differentiates
     with recording.set(enabled=record, numpy_only=not record, order=recording.order,
                        rule_of=recording.rule_of):
         for node, edges in reversed(order):
@@ -161,7 +173,7 @@ def backward(order: list, seeds: dict[Node, Any], record: bool,
                 if on_edge is not None:
                     on_edge(node, i, c)
                 p = node.inputs[i]
-                cot[p] = c if p not in cot else ops.add(cot[p], c)
+                cot[p] = c if p not in cot else add(cot[p], c)
     return reached
 
 

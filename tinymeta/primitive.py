@@ -111,12 +111,13 @@ class Primitive:
             if recording.check_nans:
                 _check_finite(self.name, out, args)
             return out
-        values, traced = [], False
-        for a in args:
+        values, traced = [], 0  # traced: a bit per argument that requires grad
+        for i, a in enumerate(args):
             kind = type(a)
             if kind is Tensor:
                 values.append(a._value)
-                traced = traced or a.node is not None
+                if a.node is not None:
+                    traced |= 1 << i
             elif (kind is list or kind is tuple) and holds_traced(a):
                 return self(*_packed(args), **params)  # numpy would drop the graph
             elif kind is complex or (kind is np.ndarray and a.dtype.kind == "c"):
@@ -131,27 +132,39 @@ class Primitive:
         out = out if type(out) is np.ndarray else np.asarray(out)
         if recording.check_nans:
             _check_finite(self.name, out, args)
-        node = self._record(args, out, params) if traced and recording.enabled else None
+        node = self._record(args, out, params, traced) if traced and recording.enabled else None
         result = Tensor._make(out, node)
         for observe in recording.observers:
             observe(self.name, args, params, result)
         return result
 
-    def _record(self, args: tuple, out: np.ndarray, params: dict) -> Node:
+    def _record(self, args: tuple, out: np.ndarray, params: dict, traced: int) -> Node:
         """The node of one call: the input nodes, and the values the live rules read."""
-        reads: set = set()
+        reads = self._reads(traced)
+        inputs, saved = [], []
         for i, a in enumerate(args):
-            if type(a) is Tensor and a.node is not None:  # rule i will run
-                reads |= set(range(len(args))) | {"ans"} if self.saves is None else \
-                    self.saves[0 if self.variadic else i]
-        saved = tuple(_saved(a) if i in reads else _unsaved(np.shape(_value(a)), _dtype(a))
-                      for i, a in enumerate(args))
-        inputs = tuple(a.node if type(a) is Tensor else None for a in args)
-        node = Node(self, inputs, saved, out if "ans" in reads else _unsaved(out.shape, out.dtype),
-                    params or _NO_PARAMS, out.shape, out.dtype)
+            keep = reads is None or i in reads
+            if type(a) is Tensor:  # its value is the engine's own: kept as it is
+                inputs.append(a.node)
+                saved.append(a._value if keep else _unsaved(a._value.shape, a._value.dtype))
+            else:
+                inputs.append(None)
+                saved.append(_saved(a) if keep else _unsaved_of(a))
+        ans = out if reads is None or "ans" in reads else _unsaved(out.shape, out.dtype)
+        node = Node(self, tuple(inputs), tuple(saved), ans, params or _NO_PARAMS, out.shape,
+                    out.dtype)
         if node.order:
             recording.backward_nodes += 1
         return node
+
+    @functools.cache  # noqa: B019  (primitives live as long as the program)
+    def _reads(self, traced: int) -> frozenset | None:
+        """What the rules of the traced arguments (bit i: argument i) read; None: all."""
+        if self.saves is None:
+            return None
+        if self.variadic:
+            return self.saves[0]
+        return frozenset().union(*(s for i, s in enumerate(self.saves) if traced >> i & 1))
 
 
 def primitive(*rules: Callable | None, saves: Any = None, name: str | None = None,
@@ -175,19 +188,17 @@ def _unsaved(shape: tuple[int, ...], dtype: Any) -> Unsaved:
     return Unsaved(shape, dtype)
 
 
-def _value(a: Any) -> Any:
-    return a._value if type(a) is Tensor else a
-
-
-def _dtype(a: Any) -> Any:
-    return np.result_type(_value(a)) if not isinstance(a, (int, float)) else type(a)
+def _unsaved_of(a: Any) -> Unsaved:
+    if type(a) is np.ndarray:
+        return _unsaved(a.shape, a.dtype)
+    if isinstance(a, (int, float)):
+        return _unsaved((), type(a))
+    return _unsaved(np.shape(a), np.result_type(a))
 
 
 def _saved(a: Any) -> Any:
-    """What a node keeps of an argument a rule reads: a tensor's value, or a private copy
-    of a numpy array its caller could still change (a graph must not change)."""
-    if type(a) is Tensor:
-        return a._value
+    """What a node keeps of a numpy argument a rule reads: a private copy if its caller
+    could still change it (a recorded graph must not change)."""
     if type(a) is np.ndarray and changeable(a):
         a = a.copy()
         a.flags.writeable = False
