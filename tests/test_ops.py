@@ -95,9 +95,8 @@ def check_op(
     check_grads(fn, args, order=order, **check_kw)
 
     # the same with every input an intermediate result, whose graph node keeps only the
-    # values that declared rules read (Primitive.defreads; this module splits every value,
-    # however small): a rule that reads a value its declaration does not name meets a
-    # ShapeOnly here instead of numbers
+    # values its rules declare they read (``saves``): a rule that reads a value its
+    # declaration does not name meets an Unsaved here instead of numbers
     def from_intermediates(*xs):
         return fn(*(ops.multiply(x, 1.0) for x in xs))
 

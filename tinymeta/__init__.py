@@ -17,10 +17,6 @@ from tinymeta.autodiff import (
     backward_node_count,
     debug_nans,
     grad,
-    hessian,
-    hvp,
-    jacobian,
-    jvp,
     observe,
     stop_gradient,
     value_and_grad,
@@ -31,6 +27,7 @@ from tinymeta.ops import __all__ as _ops_all
 from tinymeta.ops.shape import tensor
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor, is_tensor, name_scope, no_grad
+from tinymeta.transforms import hessian, hvp, jacobian, jvp
 from tinymeta.tree import tree_leaves, tree_map
 
 __version__ = "0.1.0"

@@ -47,13 +47,20 @@ from typing import Any
 import numpy as np
 
 from tinymeta import ops
+from tinymeta.checks import (
+    check_argnums,
+    check_callable,
+    explain_unsaved,
+    not_differentiable,
+    scalar_output,
+)
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Node, Tensor, recording
-from tinymeta.tree import flatten, tree_map, treedef_paths, unflatten
+from tinymeta.tree import flatten, treedef_paths, unflatten
 
 __all__ = [
-    "grad", "value_and_grad", "vjp", "jvp", "jacobian", "hessian", "hvp", "stop_gradient",
-    "observe", "debug_nans", "IndependentOutputWarning", "backward_node_count", "backward_flow",
+    "grad", "value_and_grad", "vjp", "stop_gradient", "observe", "debug_nans",
+    "IndependentOutputWarning", "backward_node_count", "backward_flow",
 ]
 
 
@@ -85,7 +92,7 @@ def observe(callback: Callable[..., None]):
 def _toposort(roots: Sequence[Node], targets: set[Node] | None):
     """The nodes between ``roots`` and ``targets`` (every leaf, for None), oldest first.
 
-    Returns (order, touches_outer): ``order`` pairs each node on a path from a target
+    Returns (schedule, touches_outer): ``schedule`` pairs each node on a path from a target
     to a root with the inputs a cotangent flows to (None for targets and leaves, where
     cotangents are collected); ``touches_outer`` says whether such a node also reads a
     value that requires grad from outside (then the backward pass must be recorded).
@@ -103,12 +110,12 @@ def _toposort(roots: Sequence[Node], targets: set[Node] | None):
                 if p is not None and p.seq >= oldest:
                     stack.append(p)
     on_path: set[Node] = set()
-    order: list[tuple[Node, tuple[int, ...] | None]] = []
+    schedule: list[tuple[Node, tuple[int, ...] | None]] = []
     touches_outer = False
     for node in sorted(seen, key=_by_seq):  # a node is newer than its inputs
         if (node.primitive is None and targets is None) or (targets and node in targets):
             on_path.add(node)
-            order.append((node, None))
+            schedule.append((node, None))
             touches_outer |= node.primitive is not None  # an identity over an outer value
             continue
         edges, outer = [], False
@@ -119,9 +126,9 @@ def _toposort(roots: Sequence[Node], targets: set[Node] | None):
                 outer = True  # reads a traced value that does not depend on the targets
         if edges:
             on_path.add(node)
-            order.append((node, tuple(edges)))
+            schedule.append((node, tuple(edges)))
             touches_outer |= outer
-    return order, touches_outer and targets is not None
+    return schedule, touches_outer and targets is not None
 
 
 _by_seq = operator.attrgetter("seq")
@@ -138,18 +145,18 @@ def _rule_inputs(node: Node, recorded: bool) -> tuple[Any, list]:
     return ans, args
 
 
-def backward(order: list, seeds: dict[Node, Any], record: bool,
+def backward(schedule: list, seeds: dict[Node, Any], record: bool,
              on_edge: Callable[[Node, int, Any], None] | None = None) -> dict[Node, Any]:
-    """Propagate cotangents from ``seeds`` down ``order`` (from ``_toposort``); return
+    """Propagate cotangents from ``seeds`` down ``schedule`` (from ``_toposort``); return
     those reaching its targets and leaves. ``on_edge(node, i, cotangent)`` is told of
     every cotangent a rule computes (how the flow overlay of ``tinymeta.viz`` is drawn).
     """
-    cot = {node: (g if record else _value(g)) for node, g in seeds.items()}
+    cot = {node: g._value if type(g) is Tensor and not record else g for node, g in seeds.items()}
     reached: dict[Node, Any] = {}
     add = ops.add if record or recording.check_nans else np.add  # numpy: nobody differentiates
     with recording.set(enabled=record, numpy_only=not record, order=recording.order,
                        rule_of=recording.rule_of):
-        for node, edges in reversed(order):
+        for node, edges in reversed(schedule):
             g = cot.pop(node, None)
             if g is None:
                 continue
@@ -168,27 +175,13 @@ def backward(order: list, seeds: dict[Node, Any], record: bool,
                 try:
                     c = rule(g, ans, *args, **node.params)
                 except (TypeError, ValueError, AttributeError) as error:
-                    _explain_unsaved(node, i, ans, args, error)
+                    explain_unsaved(node, i, ans, args, error)
                     raise
                 if on_edge is not None:
                     on_edge(node, i, c)
                 p = node.inputs[i]
                 cot[p] = c if p not in cot else add(cot[p], c)
     return reached
-
-
-def _value(x: Any) -> Any:
-    return x._value if type(x) is Tensor else x
-
-
-def _explain_unsaved(node: Node, i: int, ans: Any, args: list, error: Exception) -> None:
-    missing = [f"argument {j}" for j, a in enumerate(args) if type(a).__name__ == "Unsaved"]
-    missing += ["its output (ans)"] if type(ans).__name__ == "Unsaved" else []
-    if missing:
-        raise RuntimeError(
-            f"the VJP rule of {node.op!r} for argument {i} failed ({type(error).__name__}: "
-            f"{error}) while {', '.join(missing)} had not been saved: a rule that reads "
-            f"those values must name them in its primitive's 'saves'") from error
 
 
 def _as_gradient(g: Any, like: Node) -> Tensor:
@@ -224,9 +217,9 @@ def _backward_into_leaves(out: Tensor, gradient: Any = None, create_graph: bool 
         raise TypeError(f"backward: the output has shape {out.shape}; pass gradient= (a "
                         f"cotangent of that shape), or reduce it to a scalar first")
     seed = _seed(out, np.ones(out.shape) if gradient is None else gradient, "backward")
-    order, _ = _toposort([out.node], None)
+    schedule, _ = _toposort([out.node], None)
     record = create_graph and recording.enabled
-    reached = backward(order, {out.node: seed}, record)
+    reached = backward(schedule, {out.node: seed}, record)
     for leaf, g in reached.items():
         g = _as_gradient(g, leaf)
         leaf.grad = g if leaf.grad is None else ops.add(leaf.grad, g)
@@ -239,8 +232,8 @@ def backward_flow(out: Tensor, on_edge: Callable[[Node, int, Any], None], seed: 
     """One unrecorded backward pass from ``out`` to every leaf, telling ``on_edge(node, i,
     cotangent)`` what every rule computes: how tools watch a gradient flow (the flow
     overlay of ``tinymeta.viz``)."""
-    order, _ = _toposort([out.node], None)
-    backward(order, {out.node: _seed(out, seed, "backward_flow")}, False, on_edge)
+    schedule, _ = _toposort([out.node], None)
+    backward(schedule, {out.node: _seed(out, seed, "backward_flow")}, False, on_edge)
 
 
 # ---------------------------------------------------------------- variables
@@ -257,42 +250,10 @@ def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
             isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f"):
         t = Tensor(np.asarray(leaf, dtype=np.result_type(leaf)), requires_grad=True)  # a copy
     else:
-        kind = (f"a tensor of dtype {leaf.dtype}" if isinstance(leaf, Tensor) else
-                f"a numpy array of dtype {leaf.dtype}" if isinstance(leaf, np.ndarray)
-                else f"{type(leaf).__name__} {leaf!r}")
-        hint = " (write 3.0 rather than 3)" if isinstance(leaf, (int, np.integer)) else ""
-        if "complex" in kind:
-            hint = " (tinymeta is real-valued: complex numbers have no gradient here)"
-        raise TypeError(f"{opname}: cannot differentiate with respect to argument {argnum}"
-                        f"{path}, which is {kind}; only float tensors, float numpy arrays and "
-                        f"Python floats have gradients{hint}")
+        raise not_differentiable(leaf, opname, argnum, path)
     t.node.order = max(t.node.order, recording.order)
     t.name = f"arg{argnum}{path}"
     return t
-
-
-def _argnums(argnums: Any, nargs: int, opname: str) -> tuple[int, ...]:
-    nums = (argnums,) if isinstance(argnums, (int, np.integer)) else argnums
-    if not isinstance(nums, tuple) or not nums or not all(
-            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in nums):
-        raise TypeError(f"{opname}: argnums must be an int or a non-empty tuple of ints, "
-                        f"got {argnums!r}")
-    for n in nums:
-        if not -nargs <= n < nargs:
-            valid = f"0..{nargs - 1}" if nargs else "none: f was called with no arguments"
-            raise ValueError(f"{opname}: argnums={argnums!r} is out of range: the function was "
-                             f"called with {nargs} positional argument{'s' * (nargs != 1)} "
-                             f"(valid: {valid})")
-    nums = tuple(int(n) % nargs for n in nums)
-    if len(set(nums)) != len(nums):
-        raise ValueError(f"{opname}: argnums={argnums!r} names an argument twice; each argument "
-                         f"can be differentiated once (use a tuple of distinct positions)")
-    return nums
-
-
-def _check_callable(f: Any, opname: str) -> None:
-    if not callable(f):
-        raise TypeError(f"{opname}: expected a function to differentiate, got {type(f).__name__}")
 
 
 def _prepare(args: tuple, nums: tuple[int, ...], opname: str):
@@ -318,10 +279,10 @@ def _gradients(outs: list[Tensor], seeds: list[Any], variables: list[list[Tensor
     for o, s in zip(outs, seeds, strict=True):
         if isinstance(o, Tensor) and o.node is not None:  # an output twice: add its seeds
             seed_of[o.node] = s if o.node not in seed_of else ops.add(seed_of[o.node], s)
-    order, touches_outer = _toposort(list(seed_of), targets)
+    schedule, touches_outer = _toposort(list(seed_of), targets)
     seeded = any(isinstance(s, Tensor) and s.node is not None for s in seeds)  # double VJP
     record = recording.enabled and (touches_outer or seeded or bool(recording.observers))
-    reached = backward(order, seed_of, record) if seed_of else {}
+    reached = backward(schedule, seed_of, record) if seed_of else {}
     result = []
     for n, vs in enumerate(variables):
         if warn and vs and not any(v.node in reached for v in vs):
@@ -333,38 +294,15 @@ def _gradients(outs: list[Tensor], seeds: list[Any], variables: list[list[Tensor
     return result, record
 
 
-def _scalar_output(out: Any, opname: str) -> Tensor:
-    if not isinstance(out, Tensor):
-        if isinstance(out, (float, np.floating)) or (
-                isinstance(out, np.ndarray) and out.size == 1 and out.dtype.kind == "f"):
-            return Tensor(np.asarray(out, dtype=float))  # a constant: gradient zero
-        if isinstance(out, (bool, int, complex, np.number, np.bool_, np.ndarray)):
-            kind = out.dtype if isinstance(out, np.ndarray) else type(out).__name__
-            raise TypeError(f"{opname}: the function returned {kind} {out!r}; a gradient needs "
-                            f"a real floating-point scalar output (return a float, or a float "
-                            f"tensor)")
-        raise TypeError(f"{opname}: the function must return a scalar tensor, got "
-                        f"{type(out).__name__}" + ("; with has_aux=True return (scalar, aux)"
-                                                   if isinstance(out, tuple) else ""))
-    if out.size != 1:
-        raise TypeError(f"{opname}: the function must return a scalar, but it returned shape "
-                        f"{out.shape}. grad is only defined for scalar outputs: use "
-                        f"tm.jacobian(f) for the full Jacobian, or tm.vjp(f, x) with a cotangent "
-                        f"of shape {out.shape}")
-    if out.dtype.kind != "f":
-        raise TypeError(f"{opname}: the function returned dtype {out.dtype}; a gradient needs a "
-                        f"real floating-point output")
-    return out
-
-
-def _named(wrapper: Callable, f: Callable, opname: str) -> Callable:
+def named(wrapper: Callable, f: Callable, opname: str) -> Callable:
     wrapper.__name__ = f"{opname}({getattr(f, '__name__', 'f')})"
     wrapper.__doc__, wrapper.__wrapped__ = getattr(f, "__doc__", None), f
     return wrapper
 
 
 # ---------------------------------------------------------------- transforms
-def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False):
+def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False,
+                   *, opname: str = "value_and_grad"):
     """Return a function computing ``(f(*args), gradient)``; with ``has_aux`` f returns
     ``(value, aux)`` and the result is ``((value, aux), gradient)``.
 
@@ -372,14 +310,10 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: boo
     ``argnums`` is a tuple). It is recorded, and so can be differentiated again, exactly
     when it depends on a value an outer transform is differentiating.
     """
-    return _value_and_grad(f, argnums, has_aux, "value_and_grad")
-
-
-def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, opname: str):
-    _check_callable(f, opname)
+    check_callable(f, opname)
 
     def value_and_grad_f(*args: Any, **kwargs: Any):
-        nums = _argnums(argnums, len(args), opname)
+        nums = check_argnums(argnums, len(args), opname)
         with recording.set(enabled=True):  # transforms record their own forward pass
             new_args, variables, treedefs = _prepare(args, nums, opname)
             result = f(*new_args, **kwargs)
@@ -387,7 +321,7 @@ def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, opname: str):
             raise TypeError(f"{opname}: with has_aux=True the function must return a pair "
                             f"(scalar, aux), got {type(result).__name__}")
         out, aux = result if has_aux else (result, None)
-        out = _scalar_output(out, opname)
+        out = scalar_output(out, opname, Tensor)
         grads, recorded = _gradients([out], [np.ones(out.shape, out.dtype)], variables, opname,
                                      stacklevel=4 if opname == "grad" else 3)  # the caller
         if not recorded and out.node is not None:
@@ -396,32 +330,32 @@ def _value_and_grad(f: Callable, argnums: Any, has_aux: bool, opname: str):
         g = trees[0] if isinstance(argnums, (int, np.integer)) else tuple(trees)
         return ((out, aux), g) if has_aux else (out, g)
 
-    return _named(value_and_grad_f, f, opname)
+    return named(value_and_grad_f, f, opname)
 
 
 def grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: bool = False):
     """Return a function computing the gradient of scalar ``f`` with respect to ``argnums``.
     ``tm.grad(tm.grad(f))`` is the second derivative, to any depth."""
-    vg = _value_and_grad(f, argnums, has_aux, "grad")
+    vg = value_and_grad(f, argnums, has_aux, opname="grad")
 
     def grad_f(*args: Any, **kwargs: Any):
         value, g = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
-    return _named(grad_f, f, "grad")
+    return named(grad_f, f, "grad")
 
 
 def vjp(f: Callable, *args: Any) -> tuple[Any, Callable]:
     """Evaluate ``f(*args)`` and return ``(out, vjp_fn)``; ``vjp_fn(cotangent)`` returns a
     tuple with one cotangent per argument. ``out`` may be a tree of tensors; the cotangent
     must have the same structure and shapes."""
-    _check_callable(f, "vjp")
+    check_callable(f, "vjp")
     if not args:
         raise TypeError("vjp: pass the arguments to evaluate f at, e.g. tm.vjp(f, x)")
-    return _vjp(f, args, tuple(range(len(args))), "vjp")
+    return vjp_at(f, args, tuple(range(len(args))), "vjp")
 
 
-def _vjp(f: Callable, args: tuple, nums: tuple[int, ...], opname: str) -> tuple[Any, Callable]:
+def vjp_at(f: Callable, args: tuple, nums: tuple[int, ...], opname: str) -> tuple[Any, Callable]:
     with recording.set(enabled=True):
         new_args, variables, treedefs = _prepare(args, nums, opname)
         out = f(*new_args)
@@ -441,98 +375,6 @@ def _vjp(f: Callable, args: tuple, nums: tuple[int, ...], opname: str) -> tuple[
         return tuple(unflatten(d, g) for d, g in zip(treedefs, grads, strict=True))
 
     return out, vjp_fn
-
-
-def jvp(f: Callable, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
-    """Forward-mode product: ``(f(*primals), J·tangents)`` without forming the Jacobian J.
-
-    One tangent per primal, each with its primal's structure and shapes. Built from two
-    reverse passes (the "double-VJP trick"): u ↦ Jᵀu is linear in u, so its VJP applied
-    to the tangents is J·tangents. Composes with ``grad`` to any order.
-    """
-    _check_callable(f, "jvp")
-    if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
-        raise TypeError(f"jvp: primals and tangents must be tuples (one entry per argument "
-                        f"of f), got {type(primals).__name__} and {type(tangents).__name__}")
-    if len(primals) != len(tangents) or not primals:
-        raise ValueError(f"jvp: need one tangent per primal and at least one primal, got "
-                         f"{len(primals)} primals and {len(tangents)} tangents")
-    for n, (p, t) in enumerate(zip(primals, tangents, strict=True)):
-        ps, ts = [[np.shape(a) for a in flatten(x)[0]] for x in (p, t)]
-        if flatten(p)[1] != flatten(t)[1] or ps != ts:
-            raise ValueError(f"jvp: tangent {n} must have the structure and shapes of primal "
-                             f"{n}: {ps} vs {ts}")
-    out, pullback = _vjp(f, tuple(primals), tuple(range(len(primals))), "jvp")
-    out_leaves, out_def = flatten(out)
-    zeros = unflatten(out_def, [np.zeros(o.shape, dtype=o.dtype) for o in out_leaves])
-    _, pullback_of_pullback = _vjp(pullback, (zeros,), (0,), "jvp")
-    (tangent_out,) = pullback_of_pullback(tuple(tangents))
-    if not any(isinstance(x, Tensor) and x.node is not None
-               for x in flatten((primals, tangents))[0]):
-        out, tangent_out = tree_map(lambda t: t.detach() if isinstance(t, Tensor) else t,
-                                    (out, tangent_out))  # nobody differentiates them further
-    return out, tangent_out
-
-
-def jacobian(f: Callable, argnums: int | tuple[int, ...] = 0, *, _opname: str = "jacobian"):
-    """Return a function computing the Jacobian of ``f`` by one VJP per output element.
-
-    For a tensor output of shape S and an argument leaf of shape A the result has shape
-    S + A; trees give trees of such blocks (the output's structure outside).
-    """
-    _check_callable(f, _opname)
-
-    def jacobian_f(*args: Any):
-        nums = _argnums(argnums, len(args), _opname)
-        out, pullback = _vjp(f, args, nums, _opname)
-        out_leaves, out_def = flatten(out)
-        per_out = []
-        for j, o in enumerate(out_leaves):
-            rows = []  # one VJP per element of output leaf j
-            for k in range(o.size):
-                seeds = [np.zeros(x.shape, dtype=x.dtype) for x in out_leaves]
-                seeds[j].flat[k] = 1
-                rows.append(pullback(unflatten(out_def, seeds)))
-            per_arg = []
-            for a in range(len(nums)):
-                leaves, treedef = flatten(rows[0][a] if rows else args[nums[a]])
-                blocks = [ops.reshape(ops.stack([flatten(r[a])[0][i] for r in rows]),
-                                      o.shape + np.shape(leaf)) if rows else
-                          Tensor(np.zeros(o.shape + np.shape(leaf)))
-                          for i, leaf in enumerate(leaves)]
-                per_arg.append(unflatten(treedef, blocks))
-            single = isinstance(argnums, (int, np.integer))
-            per_out.append(per_arg[0] if single else tuple(per_arg))
-        return unflatten(out_def, per_out)
-
-    return _named(jacobian_f, f, _opname)
-
-
-def hessian(f: Callable, argnums: int = 0):
-    """The Hessian of scalar ``f``: ``jacobian(grad(f))``, shape A + A for an argument of
-    shape A."""
-    _check_callable(f, "hessian")
-    return jacobian(grad(f, argnums), argnums, _opname="hessian")
-
-
-def hvp(f: Callable, x: Any, v: Any) -> Any:
-    """The Hessian-vector product ∇²f(x) v without forming the Hessian (reverse-over-reverse).
-    ``v`` has the structure and shapes of ``x``; so does the result."""
-    _check_callable(f, "hvp")
-    (x_leaves, x_def), (v_leaves, v_def) = flatten(x), flatten(v)
-    if x_def != v_def or [np.shape(a) for a in x_leaves] != [np.shape(b) for b in v_leaves]:
-        def shapes(leaves: list, treedef: Any) -> str:
-            paths = treedef_paths(treedef) if leaves else []
-            return ", ".join(f"{p or 'x'}: {np.shape(a)}" for p, a in zip(paths, leaves,
-                                                                        strict=True))
-        raise ValueError(f"hvp: v must have the structure and shapes of x: x has "
-                         f"{{{shapes(x_leaves, x_def)}}}, v has {{{shapes(v_leaves, v_def)}}}")
-
-    def g_dot_v(y: Any) -> Any:
-        terms = [ops.vdot(g, w) for g, w in zip(flatten(grad(f)(y))[0], v_leaves, strict=True)]
-        return ops.sum(ops.stack(terms))
-
-    return grad(g_dot_v)(x)
 
 
 # ---------------------------------------------------------------- stop_gradient

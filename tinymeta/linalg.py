@@ -87,6 +87,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from tinymeta.checks import describe
 from tinymeta.ops._util import keepdims_shape, normalize_axis, shape_of
 from tinymeta.ops.elementwise import (
     _data,
@@ -106,7 +107,7 @@ from tinymeta.ops.reductions import max as _max
 from tinymeta.ops.reductions import min as _min
 from tinymeta.ops.reductions import sum as _sum
 from tinymeta.ops.shape import _reshape, astype, getitem, swapaxes, transpose, unbroadcast
-from tinymeta.primitive import Primitive, describe
+from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
 __all__ = ["inv", "det", "slogdet", "solve", "cholesky", "norm", "eigh"]

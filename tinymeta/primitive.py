@@ -46,26 +46,10 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.checks import check_finite, default_explain, describe
 from tinymeta.tensor import Node, Tensor, Unsaved, changeable, holds_traced, recording
 
 __all__ = ["Primitive", "primitive", "describe"]
-
-
-def describe(x: Any) -> str:
-    """A short description of an argument for error messages: 'shape (3, 4) float32'."""
-    if isinstance(x, (Tensor, Unsaved)):
-        return f"shape {x.shape} {x.dtype}"
-    if isinstance(x, np.ndarray):
-        return f"shape {x.shape} {x.dtype} (numpy)"
-    if isinstance(x, (bool, int, float, complex, np.number)):
-        return f"{type(x).__name__} {x!r}"
-    return type(x).__name__
-
-
-def _default_explain(name: str, error: Exception, args: tuple, params: dict) -> Exception:
-    shown = ", ".join(describe(a) for a in args)
-    extra = "".join(f", {k}={v!r}" for k, v in params.items())
-    return type(error)(f"{name}: invalid arguments ({shown}{extra}): {error}")
 
 
 class Primitive:
@@ -79,7 +63,7 @@ class Primitive:
         self.vjps: tuple[Callable | None, ...] = ()
         self.saves: tuple[frozenset, ...] | None = None  # per rule; None: keep everything
         self.variadic = False  # one rule for every argument, called as rule(i, g, ans, ...)
-        self.explain = explain or _default_explain
+        self.explain = explain or default_explain
         self.__doc__ = doc or f"tinymeta primitive {name!r}."
         self.__name__ = self.__qualname__ = name
 
@@ -91,10 +75,6 @@ class Primitive:
         self.vjps = rules
         self.saves = None if saves is None else tuple(frozenset(s) for s in saves)
         return self
-
-    def defreads(self, *reads: Any) -> None:
-        """Declare, after ``defvjp``, which values each rule reads (its ``saves``)."""
-        self.defvjp(*self.vjps, saves=reads)
 
     def rule(self, i: int) -> Callable | None:
         if self.variadic:
@@ -109,7 +89,7 @@ class Primitive:
             out = self.forward(*args, **params)
             out = out if type(out) is np.ndarray else np.asarray(out)  # not a numpy scalar
             if recording.check_nans:
-                _check_finite(self.name, out, args)
+                check_finite(self.name, out, args, _where())
             return out
         values, traced = [], 0  # traced: a bit per argument that requires grad
         for i, a in enumerate(args):
@@ -131,7 +111,7 @@ class Primitive:
             raise self.explain(self.name, error, args, params) from None
         out = out if type(out) is np.ndarray else np.asarray(out)
         if recording.check_nans:
-            _check_finite(self.name, out, args)
+            check_finite(self.name, out, args, _where())
         node = self._record(args, out, params, traced) if traced and recording.enabled else None
         result = Tensor._make(out, node)
         for observe in recording.observers:
@@ -213,14 +193,10 @@ def _packed(args: tuple) -> tuple:
     return tuple(pack(a) if type(a) in (list, tuple) and holds_traced(a) else a for a in args)
 
 
-def _check_finite(name: str, out: np.ndarray, args: tuple) -> None:
-    if out.dtype.kind == "f" and not np.isfinite(out).all():
-        where = "the forward pass"
-        if recording.order or recording.numpy_only:
-            rule_of = recording.rule_of
-            where = ("a backward pass" if rule_of is None else
-                     f"a backward pass, in the VJP rule of {rule_of.op!r}")
-        bad = "nan" if np.isnan(out).any() else "inf"
-        shown = ", ".join(describe(a) for a in args)
-        raise FloatingPointError(f"{name}: produced {bad} in {where} (inputs: {shown}); "
-                                 f"raised because tm.debug_nans() is on")
+def _where() -> str:
+    """Where an op runs, for debug_nans: the forward pass or which rule's backward pass."""
+    if not (recording.order or recording.numpy_only):
+        return "the forward pass"
+    rule_of = recording.rule_of
+    return "a backward pass" + ("" if rule_of is None else
+                                f", in the VJP rule of {rule_of.op!r}")

@@ -42,6 +42,8 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.checks import as_array
+
 __all__ = ["Tensor", "Node", "Unsaved", "constant", "name_scope", "no_grad", "is_tensor",
            "recording", "holds_traced", "changeable"]
 
@@ -65,7 +67,6 @@ class Recording:
         self.numpy_only = False
         self.order = 0
         self.rule_of: Node | None = None
-        self.scopes: list[str] = []
         self.scope = ""
         self.observers: list[Callable[..., None]] = []
         self.check_nans = False
@@ -88,18 +89,11 @@ recording = Recording()
 _seq = itertools.count()
 
 
-@contextmanager
-def name_scope(name: str) -> Iterator[None]:
+def name_scope(name: str):
     """Tag every node made inside the block with ``name`` (nested scopes join with "/")."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name_scope: name must be a non-empty str, got {name!r}")
-    recording.scopes.append(name)
-    recording.scope = "/".join(recording.scopes)
-    try:
-        yield
-    finally:
-        recording.scopes.pop()
-        recording.scope = "/".join(recording.scopes)
+    return recording.set(scope=f"{recording.scope}/{name}" if recording.scope else name)
 
 
 def no_grad():
@@ -180,7 +174,7 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None,
                  name: str | None = None) -> None:
-        array = _as_array(data, dtype, "tensor")
+        array = as_array(data._value if isinstance(data, Tensor) else data, dtype, "tensor")
         if requires_grad and array.dtype.kind != "f":
             raise TypeError(f"tensor: requires_grad=True needs a floating dtype, got "
                             f"{array.dtype}; pass dtype=np.float64 (or float32)")
@@ -270,17 +264,6 @@ class Tensor:
 
     __hash__ = object.__hash__  # identity: a tensor is one value, not its contents
 
-    # comparisons give constant bool tensors: they have no derivative
-    def _compare(self, other: Any, fn: Callable) -> Tensor:
-        return Tensor._make(np.asarray(fn(self._value, _value_of(other))), None)
-
-    __lt__ = lambda self, o: self._compare(o, np.less)  # noqa: E731
-    __le__ = lambda self, o: self._compare(o, np.less_equal)  # noqa: E731
-    __gt__ = lambda self, o: self._compare(o, np.greater)  # noqa: E731
-    __ge__ = lambda self, o: self._compare(o, np.greater_equal)  # noqa: E731
-    __eq__ = lambda self, o: self._compare(o, np.equal)  # type: ignore  # noqa: E731
-    __ne__ = lambda self, o: self._compare(o, np.not_equal)  # type: ignore  # noqa: E731
-
     def detach(self) -> Tensor:
         """The same value as a constant (no graph, no gradient)."""
         return Tensor._make(self._value, None)
@@ -301,10 +284,6 @@ def constant(value: Any) -> Tensor:
     return Tensor._make(value if type(value) is np.ndarray else np.asarray(value), None)
 
 
-def _value_of(x: Any) -> Any:
-    return x._value if type(x) is Tensor else x
-
-
 def is_tensor(x: Any) -> bool:
     return isinstance(x, Tensor)
 
@@ -318,24 +297,3 @@ def holds_traced(seq: Any) -> bool:
         elif isinstance(item, (list, tuple)) and holds_traced(item):
             return True
     return False
-
-
-def _as_array(data: Any, dtype: Any, opname: str) -> np.ndarray:
-    if isinstance(data, Tensor):
-        data = data._value
-    if isinstance(data, (str, bytes)) or data is None:
-        raise TypeError(f"{opname}: cannot make a tensor from {type(data).__name__} {data!r}; "
-                        f"pass a number, a (nested) list of numbers or a numpy array")
-    try:
-        array = np.array(data, dtype=dtype)  # always a copy: the tensor owns its data
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"{opname}: cannot make a numeric array from {type(data).__name__}: "
-                        f"{error}") from None
-    if array.dtype.kind == "c":
-        raise TypeError(f"{opname}: complex dtype {array.dtype}: tinymeta is real-valued")
-    if dtype is None and array.dtype.kind != "f":
-        if array.dtype.kind not in "biu":
-            raise TypeError(f"{opname}: unsupported dtype {array.dtype} from "
-                            f"{type(data).__name__}; expected real numbers")
-        array = array.astype(np.float64)  # float64 by default, as documented
-    return array

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.primitive import describe
+from tinymeta.checks import describe
 from tinymeta.tensor import (  # Unsaved: the ops import it from here
     Tensor,
     Unsaved,

@@ -45,11 +45,12 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.checks import describe
 from tinymeta.ops._util import normalize_axis, shape_of
 from tinymeta.ops.elementwise import _data, multiply
 from tinymeta.ops.linalg import matmul
 from tinymeta.ops.shape import _broadcast_to, _reshape, _transpose, unbroadcast
-from tinymeta.primitive import Primitive, describe
+from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
 __all__ = ["einsum", "tensordot", "dot", "inner", "outer", "kron"]

@@ -62,26 +62,25 @@ negative = Primitive("negative", np.negative)
 add.defvjp(
     lambda g, ans, x, y: unbroadcast(g, shape_of(x)),
     lambda g, ans, x, y: unbroadcast(g, shape_of(y)),
+    saves=[(), ()],
 )
 subtract.defvjp(
     lambda g, ans, x, y: unbroadcast(g, shape_of(x)),
     lambda g, ans, x, y: unbroadcast(negative(g), shape_of(y)),
+    saves=[(), ()],
 )
 multiply.defvjp(
     lambda g, ans, x, y: unbroadcast(multiply(g, y), shape_of(x)),
     lambda g, ans, x, y: unbroadcast(multiply(g, x), shape_of(y)),
+    saves=[{1}, {0}],
 )
 divide.defvjp(
     lambda g, ans, x, y: unbroadcast(divide(g, y), shape_of(x)),
     lambda g, ans, x, y: unbroadcast(negative(multiply(g, divide(ans, y))), shape_of(y)),
+    saves=[{1}, {1, "ans"}],
 )
-negative.defvjp(lambda g, ans, x: negative(g))
+negative.defvjp(lambda g, ans, x: negative(g), saves=[()])
 # which values each rule reads (argument positions, "ans"): the graph keeps only those
-add.defreads((), ())
-subtract.defreads((), ())
-multiply.defreads({1}, {0})
-divide.defreads({1}, {1, "ans"})
-negative.defreads(())
 
 
 def _power_vjp_base(g, ans, x, y):
@@ -113,8 +112,7 @@ def _power_vjp_exponent(g, ans, x, y):
     return unbroadcast(multiply(g, multiply(log(safe_x), ans)), shape_of(y))
 
 
-power.defvjp(_power_vjp_base, _power_vjp_exponent)
-power.defreads({0, 1}, {0, "ans"})
+power.defvjp(_power_vjp_base, _power_vjp_exponent, saves=[{0, 1}, {0, "ans"}])
 
 # ---------------------------------------------------------------- selection
 maximum = Primitive("maximum", np.maximum, explain_broadcast)
@@ -134,10 +132,8 @@ def _selector(pick_first: Any, other: bool):
     return rule
 
 
-maximum.defvjp(_selector(np.greater, False), _selector(np.greater, True))
-minimum.defvjp(_selector(np.less, False), _selector(np.less, True))
-maximum.defreads({0, 1}, {0, 1})
-minimum.defreads({0, 1}, {0, 1})
+maximum.defvjp(_selector(np.greater, False), _selector(np.greater, True), saves=[{0, 1}, {0, 1}])
+minimum.defvjp(_selector(np.less, False), _selector(np.less, True), saves=[{0, 1}, {0, 1}])
 
 
 def _explain_where(name, error, args, params):
@@ -149,8 +145,8 @@ _where.defvjp(
     None,
     lambda g, ans, c, x, y: unbroadcast(_where(c, g, 0.0), shape_of(x)),
     lambda g, ans, c, x, y: unbroadcast(_where(c, 0.0, g), shape_of(y)),
+    saves=[(), {0}, {0}],
 )
-_where.defreads((), {0}, {0})  # the condition, a bool array the node holds anyway
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
@@ -191,23 +187,18 @@ sigmoid = Primitive("sigmoid", _sigmoid_forward,
 relu = Primitive("relu", _relu_forward,
                  doc="max(x, 0) elementwise; derivative 1 where x > 0, else 0 (also at 0).")
 
-exp.defvjp(lambda g, ans, x: multiply(g, ans))
-log.defvjp(lambda g, ans, x: divide(g, x))
-log1p.defvjp(lambda g, ans, x: divide(g, add(x, 1.0)))
-expm1.defvjp(lambda g, ans, x: multiply(g, add(ans, 1.0)))
-sin.defvjp(lambda g, ans, x: multiply(g, cos(x)))
-cos.defvjp(lambda g, ans, x: negative(multiply(g, sin(x))))
-tanh.defvjp(lambda g, ans, x: multiply(g, subtract(1.0, square(ans))))
-sigmoid.defvjp(lambda g, ans, x: multiply(g, multiply(ans, subtract(1.0, ans))))
+exp.defvjp(lambda g, ans, x: multiply(g, ans), saves=[{"ans"}])
+log.defvjp(lambda g, ans, x: divide(g, x), saves=[{0}])
+log1p.defvjp(lambda g, ans, x: divide(g, add(x, 1.0)), saves=[{0}])
+expm1.defvjp(lambda g, ans, x: multiply(g, add(ans, 1.0)), saves=[{"ans"}])
+sin.defvjp(lambda g, ans, x: multiply(g, cos(x)), saves=[{0}])
+cos.defvjp(lambda g, ans, x: negative(multiply(g, sin(x))), saves=[{0}])
+tanh.defvjp(lambda g, ans, x: multiply(g, subtract(1.0, square(ans))), saves=[{"ans"}])
+sigmoid.defvjp(lambda g, ans, x: multiply(g, multiply(ans, subtract(1.0, ans))), saves=[{"ans"}])
 # relu's output is positive exactly where its input is, so the rule reads the output:
 # the next layer keeps that value anyway, and the layer's input need not be kept
-relu.defvjp(lambda g, ans, x: multiply(g, _bool_mask(_data(ans) > 0)))
-sqrt.defvjp(lambda g, ans, x: divide(multiply(g, 0.5), ans))
-square.defvjp(lambda g, ans, x: multiply(g, multiply(2.0, x)))
-abs.defvjp(lambda g, ans, x: multiply(g, _mask(np.sign(_data(x)), g)))
-sign.defvjp(lambda g, ans, x: multiply(g, 0.0))
-for _prim, _reads in ((exp, "ans"), (log, 0), (log1p, 0), (expm1, "ans"), (sin, 0), (cos, 0),
-                      (tanh, "ans"), (sigmoid, "ans"), (relu, "ans"), (sqrt, "ans"), (square, 0),
-                      (abs, 0)):
-    _prim.defreads({_reads})
-sign.defreads(())
+relu.defvjp(lambda g, ans, x: multiply(g, _bool_mask(_data(ans) > 0)), saves=[{"ans"}])
+sqrt.defvjp(lambda g, ans, x: divide(multiply(g, 0.5), ans), saves=[{"ans"}])
+square.defvjp(lambda g, ans, x: multiply(g, multiply(2.0, x)), saves=[{0}])
+abs.defvjp(lambda g, ans, x: multiply(g, _mask(np.sign(_data(x)), g)), saves=[{0}])
+sign.defvjp(lambda g, ans, x: multiply(g, 0.0), saves=[()])

@@ -108,8 +108,7 @@ matmul = Primitive(
     doc="numpy.matmul (the @ operator); ``transpose_a``/``transpose_b`` swap the last two "
         "axes of an operand first (used by the VJP rules).",
 )
-matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b)
-matmul.defreads({1}, {0})
+matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b, saves=[{1}, {0}])
 
 
 def _linear_forward(x: Any, w: Any, b: Any) -> np.ndarray:
@@ -135,8 +134,8 @@ _linear.defvjp(
     lambda g, ans, x, w, b: _matmul_vjp_b(g, ans, x, w),
     lambda g, ans, x, w, b: unbroadcast(_sum_over(g, axes=(len(shape_of(g)) - 2,), keepdims=False),
                                         shape_of(b)),
+    saves=[{1}, {0}, ()],
 )
-_linear.defreads({1}, {0}, ())
 
 
 def linear(x: Any, w: Any, b: Any) -> Tensor:

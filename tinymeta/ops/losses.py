@@ -54,8 +54,7 @@ def _mse_vjp(g: Any, ans: Any, a: Any, b: Any) -> Any:
 
 _mse = Primitive("mse_loss", _mse_forward,
                  doc="mean((prediction − target)²) over every element (see ``mse_loss``).")
-_mse.defvjp(_mse_vjp, lambda g, ans, p, t: _mse_vjp(g, ans, t, p))
-_mse.defreads({0, 1}, {0, 1})
+_mse.defvjp(_mse_vjp, lambda g, ans, p, t: _mse_vjp(g, ans, t, p), saves=[{0, 1}, {0, 1}])
 
 
 def cross_entropy(logits: Any, labels: Any) -> Tensor:

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.checks import describe
 from tinymeta.ops._util import normalize_axis, shape_of
 from tinymeta.ops.elementwise import _data, add, multiply, where
 from tinymeta.ops.shape import (
@@ -53,7 +54,7 @@ from tinymeta.ops.shape import (
     _transpose,
     scatter_add,
 )
-from tinymeta.primitive import Primitive, describe
+from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor, constant
 
 __all__ = [
@@ -233,8 +234,7 @@ _roll = Primitive(
     doc="numpy.roll(x, shift, axis); its VJP is roll by the opposite shift.",
 )
 # rolling is a permutation; its inverse (the transpose) rolls back
-_roll.defvjp(lambda g, ans, x, shift, axis: _roll(g, shift=_negated(shift), axis=axis))
-_roll.defreads(())
+_roll.defvjp(lambda g, ans, x, shift, axis: _roll(g, shift=_negated(shift), axis=axis), saves=[()])
 
 
 def _negated(shift: int | tuple[int, ...]) -> int | tuple[int, ...]:

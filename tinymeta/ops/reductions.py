@@ -53,16 +53,16 @@ _sum = Primitive("sum", _sum_forward)
 _sum.defvjp(
     lambda g, ans, x, axes, keepdims: _broadcast_to(
         _expand(g, x, axes, keepdims), shape=shape_of(x)
-    )
+    ),
+    saves=[()],
 )
 _mean = Primitive("mean", _mean_forward)
 _mean.defvjp(
     lambda g, ans, x, axes, keepdims: _broadcast_to(
         divide(_expand(g, x, axes, keepdims), float(_count(x, axes))), shape=shape_of(x)
-    )
+    ),
+    saves=[()],
 )
-_sum.defreads(())
-_mean.defreads(())
 
 
 def _extreme_vjp(g, ans, x, axes, keepdims):
@@ -83,10 +83,8 @@ _max = Primitive("max", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=
                  _explain_empty)
 _min = Primitive("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
                  _explain_empty)
-_max.defvjp(_extreme_vjp)
-_min.defvjp(_extreme_vjp)
-_max.defreads({0, "ans"})
-_min.defreads({0, "ans"})
+_max.defvjp(_extreme_vjp, saves=[{0, "ans"}])
+_min.defvjp(_extreme_vjp, saves=[{0, "ans"}])
 
 
 def _logsumexp_forward(x, axes, keepdims):
@@ -101,9 +99,9 @@ _logsumexp = Primitive("logsumexp", _logsumexp_forward, _explain_empty)
 _logsumexp.defvjp(
     lambda g, ans, x, axes, keepdims: multiply(
         _expand(g, x, axes, keepdims), exp(subtract(x, _expand(ans, x, axes, keepdims)))
-    )
+    ),
+    saves=[{0, "ans"}],
 )
-_logsumexp.defreads({0, "ans"})
 
 
 def _reduce(prim: Primitive, name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:

@@ -30,10 +30,11 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.checks import describe
 from tinymeta.ops._util import BROADCAST_RULE, explain_broadcast, shape_of
 from tinymeta.ops.elementwise import _data, _mask, maximum, minimum, multiply, negative
 from tinymeta.ops.shape import _reshape, unbroadcast
-from tinymeta.primitive import Primitive, describe
+from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
 __all__ = [

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.checks import describe
 from tinymeta.ops._util import BROADCAST_RULE, add_reduce, normalize_axis, shape_of
-from tinymeta.primitive import Primitive, describe
+from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor, holds_traced
 
 __all__ = [
@@ -49,8 +50,7 @@ def _reshape_forward(x: Any, shape: tuple[int, ...]) -> np.ndarray:
 
 
 _reshape = Primitive("reshape", _reshape_forward, _explain_reshape)
-_reshape.defvjp(lambda g, ans, x, shape: _reshape(g, shape=shape_of(x)))
-_reshape.defreads(())
+_reshape.defvjp(lambda g, ans, x, shape: _reshape(g, shape=shape_of(x)), saves=[()])
 
 
 def reshape(x: Any, shape: Any) -> Tensor:
@@ -95,9 +95,9 @@ _transpose = Primitive("transpose", _transpose_forward, _explain_transpose)
 _transpose.defvjp(
     lambda g, ans, x, axes: _transpose(
         g, axes=None if axes is None else tuple(int(i) for i in np.argsort(axes))
-    )
+    ),
+    saves=[()],
 )
-_transpose.defreads(())
 
 
 def transpose(x: Any, axes: Any = None) -> Tensor:
@@ -173,10 +173,8 @@ sum_to_shape = Primitive(
     "sum_to_shape", _sum_to_shape_forward, _explain_sum_to_shape,
     doc="Sum a broadcast array back to ``shape`` (undoes broadcasting); VJP is broadcast_to.",
 )
-_broadcast_to.defvjp(lambda g, ans, x, shape: sum_to_shape(g, shape=shape_of(x)))
-sum_to_shape.defvjp(lambda g, ans, x, shape: _broadcast_to(g, shape=shape_of(x)))
-_broadcast_to.defreads(())
-sum_to_shape.defreads(())
+_broadcast_to.defvjp(lambda g, ans, x, shape: sum_to_shape(g, shape=shape_of(x)), saves=[()])
+sum_to_shape.defvjp(lambda g, ans, x, shape: _broadcast_to(g, shape=shape_of(x)), saves=[()])
 
 
 def broadcast_to(x: Any, shape: Any) -> Tensor:
@@ -231,10 +229,8 @@ scatter_add = Primitive(
     "scatter_add", _scatter_add_forward,
     doc="zeros(shape) with g added at ``index`` (the VJP of getitem); VJP is getitem.",
 )
-_getitem.defvjp(lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)))
-scatter_add.defvjp(lambda g, ans, x, index, shape: _getitem(g, index=index))
-_getitem.defreads(())
-scatter_add.defreads(())
+_getitem.defvjp(lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)), saves=[()])
+scatter_add.defvjp(lambda g, ans, x, index, shape: _getitem(g, index=index), saves=[()])
 
 
 def getitem(x: Any, index: Any) -> Tensor:
@@ -318,5 +314,4 @@ def stack(arrays: Any, axis: int = 0) -> Tensor:
 
 # ---------------------------------------------------------------- dtype
 astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype))
-astype.defvjp(lambda g, ans, x, dtype: astype(g, dtype=x.dtype))
-astype.defreads(())
+astype.defvjp(lambda g, ans, x, dtype: astype(g, dtype=x.dtype), saves=[()])

@@ -1,0 +1,138 @@
+"""What the engine accepts, and the errors that say so.
+
+The transforms (``autodiff.py``) and ``Tensor`` call these to turn bad input into
+one clear error at the user's call, naming the operation, what it got and what
+would be valid. Kept apart so that the engine reads as the algorithm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["describe", "default_explain", "check_finite", "check_argnums", "check_callable",
+           "scalar_output", "not_differentiable", "explain_unsaved", "as_array"]
+
+
+def check_argnums(argnums: Any, nargs: int, opname: str) -> tuple[int, ...]:
+    """``argnums`` (an int or a tuple) as a tuple of non-negative positions, or an error."""
+    nums = (argnums,) if isinstance(argnums, (int, np.integer)) else argnums
+    if not isinstance(nums, tuple) or not nums or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in nums):
+        raise TypeError(f"{opname}: argnums must be an int or a non-empty tuple of ints, "
+                        f"got {argnums!r}")
+    for n in nums:
+        if not -nargs <= n < nargs:
+            valid = f"0..{nargs - 1}" if nargs else "none: f was called with no arguments"
+            raise ValueError(f"{opname}: argnums={argnums!r} is out of range: the function was "
+                             f"called with {nargs} positional argument{'s' * (nargs != 1)} "
+                             f"(valid: {valid})")
+    nums = tuple(int(n) % nargs for n in nums)
+    if len(set(nums)) != len(nums):
+        raise ValueError(f"{opname}: argnums={argnums!r} names an argument twice; each argument "
+                         f"can be differentiated once (use a tuple of distinct positions)")
+    return nums
+
+
+def check_callable(f: Any, opname: str) -> None:
+    """A clear error when the transform was not given a function."""
+    if not callable(f):
+        raise TypeError(f"{opname}: expected a function to differentiate, got {type(f).__name__}")
+
+
+def scalar_output(out: Any, opname: str, tensor_class: type) -> Any:
+    """``out`` as a scalar float tensor, or the error saying what ``grad`` needs."""
+    if not isinstance(out, tensor_class):
+        if isinstance(out, (float, np.floating)) or (
+                isinstance(out, np.ndarray) and out.size == 1 and out.dtype.kind == "f"):
+            return tensor_class(np.asarray(out, dtype=float))  # a constant: gradient zero
+        if isinstance(out, (bool, int, complex, np.number, np.bool_, np.ndarray)):
+            kind = out.dtype if isinstance(out, np.ndarray) else type(out).__name__
+            raise TypeError(f"{opname}: the function returned {kind} {out!r}; a gradient needs "
+                            f"a real floating-point scalar output (return a float, or a float "
+                            f"tensor)")
+        raise TypeError(f"{opname}: the function must return a scalar tensor, got "
+                        f"{type(out).__name__}" + ("; with has_aux=True return (scalar, aux)"
+                                                   if isinstance(out, tuple) else ""))
+    if out.size != 1:
+        raise TypeError(f"{opname}: the function must return a scalar, but it returned shape "
+                        f"{out.shape}. grad is only defined for scalar outputs: use "
+                        f"tm.jacobian(f) for the full Jacobian, or tm.vjp(f, x) with a cotangent "
+                        f"of shape {out.shape}")
+    if out.dtype.kind != "f":
+        raise TypeError(f"{opname}: the function returned dtype {out.dtype}; a gradient needs a "
+                        f"real floating-point output")
+    return out
+
+
+def not_differentiable(leaf: Any, opname: str, argnum: int, path: str) -> TypeError:
+    """The error for differentiating with respect to something that has no gradient."""
+    kind = (f"a tensor of dtype {leaf.dtype}" if hasattr(leaf, "node") else
+            f"a numpy array of dtype {leaf.dtype}" if isinstance(leaf, np.ndarray)
+            else f"{type(leaf).__name__} {leaf!r}")
+    hint = " (write 3.0 rather than 3)" if isinstance(leaf, (int, np.integer)) else ""
+    if "complex" in kind:
+        hint = " (tinymeta is real-valued: complex numbers have no gradient here)"
+    return TypeError(f"{opname}: cannot differentiate with respect to argument {argnum}{path}, "
+                     f"which is {kind}; only float tensors, float numpy arrays and Python "
+                     f"floats have gradients{hint}")
+
+
+def explain_unsaved(node: Any, i: int, ans: Any, args: list, error: Exception) -> None:
+    """Raise a clear error if a VJP rule failed because it read a value not saved."""
+    missing = [f"argument {j}" for j, a in enumerate(args) if type(a).__name__ == "Unsaved"]
+    missing += ["its output (ans)"] if type(ans).__name__ == "Unsaved" else []
+    if missing:
+        raise RuntimeError(
+            f"the VJP rule of {node.op!r} for argument {i} failed ({type(error).__name__}: "
+            f"{error}) while {', '.join(missing)} had not been saved: a rule that reads "
+            f"those values must name them in its primitive's 'saves'") from error
+
+
+def as_array(data: Any, dtype: Any, opname: str) -> np.ndarray:
+    """``data`` as a new real float array (ints and bools become float64), or a clear
+    error."""
+    if isinstance(data, (str, bytes)) or data is None:
+        raise TypeError(f"{opname}: cannot make a tensor from {type(data).__name__} {data!r}; "
+                        f"pass a number, a (nested) list of numbers or a numpy array")
+    try:
+        array = np.array(data, dtype=dtype)  # always a copy: the tensor owns its data
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{opname}: cannot make a numeric array from {type(data).__name__}: "
+                        f"{error}") from None
+    if array.dtype.kind == "c":
+        raise TypeError(f"{opname}: complex dtype {array.dtype}: tinymeta is real-valued")
+    if dtype is None and array.dtype.kind != "f":
+        if array.dtype.kind not in "biu":
+            raise TypeError(f"{opname}: unsupported dtype {array.dtype} from "
+                            f"{type(data).__name__}; expected real numbers")
+        array = array.astype(np.float64)  # float64 by default, as documented
+    return array
+
+
+def describe(x: Any) -> str:
+    """A short description of an argument for error messages: 'shape (3, 4) float32'."""
+    if hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, np.ndarray):
+        return f"shape {x.shape} {x.dtype}"
+    if isinstance(x, np.ndarray):
+        return f"shape {x.shape} {x.dtype} (numpy)"
+    if isinstance(x, (bool, int, float, complex, np.number)):
+        return f"{type(x).__name__} {x!r}"
+    return type(x).__name__
+
+
+def default_explain(name: str, error: Exception, args: tuple, params: dict) -> Exception:
+    """A primitive's error for invalid arguments: its name, what it got, numpy's reason."""
+    shown = ", ".join(describe(a) for a in args)
+    extra = "".join(f", {k}={v!r}" for k, v in params.items())
+    return type(error)(f"{name}: invalid arguments ({shown}{extra}): {error}")
+
+
+def check_finite(name: str, out: np.ndarray, args: tuple, where: str) -> None:
+    """``tm.debug_nans``: raise at the first op whose output has a nan or inf."""
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
+        bad = "nan" if np.isnan(out).any() else "inf"
+        shown = ", ".join(describe(a) for a in args)
+        raise FloatingPointError(f"{name}: produced {bad} in {where} (inputs: {shown}); "
+                                 f"raised because tm.debug_nans() is on")
