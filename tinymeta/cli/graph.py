@@ -40,7 +40,7 @@ from tinymeta.cli.argtypes import (
     unwritable_reason,
 )
 from tinymeta.cli.checks import UsageError, check_fits
-from tinymeta.graph_algorithms import GRAPH_ALGORITHMS
+from tinymeta.meta.algorithms import GRAPH_ALGORITHMS
 from tinymeta.meta.checkpoint import atomic_write
 
 __all__ = [

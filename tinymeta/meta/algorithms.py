@@ -35,10 +35,12 @@ from tinymeta.tree import tree_map
 
 __all__ = [
     "task_loss", "adapt", "maml_objective", "metasgd_objective", "pretrain_objective",
-    "reptile_direction", "meta_gradient", "ALGORITHMS",
+    "reptile_direction", "meta_gradient", "ALGORITHMS", "GRAPH_ALGORITHMS",
 ]
 
 ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd", "pretrain")
+# the ones whose meta-gradient tinymeta.viz can draw (the pretrained baseline has no inner loop)
+GRAPH_ALGORITHMS = ("maml", "fomaml", "reptile", "metasgd")
 
 
 def task_loss(params: Any, x: Any, y: Any, activation: str = "relu") -> Any:

@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.graph_algorithms import GRAPH_ALGORITHMS
-from tinymeta.meta.algorithms import adapt, maml_objective, metasgd_objective
+from tinymeta.meta.algorithms import GRAPH_ALGORITHMS, adapt, maml_objective, metasgd_objective
 from tinymeta.meta.report import ACTIVATION, SHOTS, SIZES, small_problem
 from tinymeta.tree import tree_map
 from tinymeta.viz.graph import Graph, walk
