@@ -40,6 +40,7 @@ The walk is iterative (an explicit stack): a graph 10,000 ops deep is fine.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -166,17 +167,27 @@ class Graph:
 
 
 # ---------------------------------------------------------------- the walk
-def _collect(outputs: list[Op]) -> list[Op]:
-    """Every op the outputs were computed from, in creation order (iterative DFS)."""
-    seen: set[Op] = set()
-    stack = list(outputs)
+def _reach(starts: Iterable[Any], neighbours: Callable[[Any], Iterable[Any]],
+           stop: Callable[[Any], bool] = lambda _: False) -> set[Any]:
+    """Everything reachable from ``starts`` through ``neighbours``, not going on past a
+    node where ``stop`` holds: the one graph walk of this module (an explicit stack, so a
+    graph 10,000 ops deep is fine)."""
+    found: set[Any] = set()
+    stack = list(starts)
     while stack:
-        t = stack.pop()
-        if t in seen:
+        x = stack.pop()
+        if x in found:
             continue
-        seen.add(t)
-        stack.extend(p for p in t.inputs if isinstance(p, Op) and p not in seen)
-    return sorted(seen, key=lambda t: t.seq)
+        found.add(x)
+        if not stop(x):
+            stack.extend(n for n in neighbours(x) if n not in found)
+    return found
+
+
+def _collect(outputs: list[Op]) -> list[Op]:
+    """Every op the outputs were computed from, in creation order."""
+    found = _reach(outputs, lambda t: [p for p in t.inputs if isinstance(p, Op)])
+    return sorted(found, key=lambda t: t.seq)
 
 
 def _is_literal(x: Any) -> bool:
@@ -313,17 +324,9 @@ def _name_updates(graph: Graph) -> None:
 def _live(graph: Graph, inputs_of: dict[str, list[Edge]]) -> set[str]:
     """Nodes the output's gradient reaches: back from the outputs along edges with a VJP
     rule whose both ends require grad."""
-    live: set[str] = set()
-    stack = [o for o in graph.outputs if graph.nodes[o].differentiable]
-    while stack:
-        nid = stack.pop()
-        if nid in live:
-            continue
-        live.add(nid)
-        for e in inputs_of[nid]:
-            if _carries_gradient(graph, e):
-                stack.append(e.src)
-    return live
+    outputs = [o for o in graph.outputs if graph.nodes[o].differentiable]
+    return _reach(outputs, lambda nid: [e.src for e in inputs_of[nid]
+                                        if _carries_gradient(graph, e)])
 
 
 def _carries_gradient(graph: Graph, e: Edge) -> bool:
@@ -378,16 +381,10 @@ def _classify(graph: Graph) -> None:
 
 def _update_below(graph: Graph, nid: str, consumers: dict[str, list[Edge]]) -> Node | None:
     """The first update downstream of ``nid`` (for labelling a cut)."""
-    stack, seen = [nid], set()
-    while stack:
-        cur = stack.pop()
-        if cur in seen:
-            continue
-        seen.add(cur)
-        if cur in graph.updates and cur != nid:
-            return graph.nodes[cur]
-        stack.extend(e.dst for e in consumers[cur])
-    return None
+    below = _reach([nid], lambda cur: [e.dst for e in consumers[cur]],
+                   stop=lambda cur: cur in graph.updates)
+    updates = [graph.nodes[u] for u in below if u in graph.updates and u != nid]
+    return min(updates, key=lambda n: n.index, default=None)
 
 
 def _hessian_path(graph: Graph, u: Node, y: str, inputs_of: dict[str, list[Edge]]) -> list[Edge]:
@@ -399,21 +396,13 @@ def _hessian_path(graph: Graph, u: Node, y: str, inputs_of: dict[str, list[Edge]
     """
     boundary = set(graph.updates)
 
-    def ancestors(starts: list[str] | set[str], within: set[str] | None) -> set[str]:
+    def ancestors(starts: Iterable[str], within: set[str] | None) -> set[str]:
         """Nodes reachable upwards along gradient-carrying edges, stopping at the previous
         updates and at parameters (and staying ``within`` a set when given)."""
-        found: set[str] = set()
-        stack = list(starts)
-        while stack:
-            nid = stack.pop()
-            if nid in found:
-                continue
-            found.add(nid)
-            if nid in boundary or graph.nodes[nid].role == "parameter":
-                continue
-            stack.extend(e.src for e in inputs_of[nid]
-                         if (within is None or e.src in within) and _carries_gradient(graph, e))
-        return found
+        return _reach(starts, lambda nid: [
+            e.src for e in inputs_of[nid]
+            if (within is None or e.src in within) and _carries_gradient(graph, e)],
+            stop=lambda nid: nid in boundary or graph.nodes[nid].role == "parameter")
 
     region = ancestors([y], None)  # ancestors of y, inclusive, within this step
     made_by_backward = {nid for nid in region if graph.nodes[nid].order > u.order}
