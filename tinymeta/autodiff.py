@@ -48,6 +48,7 @@ import numpy as np
 
 from tinymeta import ops
 from tinymeta.checks import (
+    IndependentOutputWarning,
     check_argnums,
     check_callable,
     explain_unsaved,
@@ -62,10 +63,6 @@ __all__ = [
     "grad", "value_and_grad", "vjp", "stop_gradient", "observe", "debug_nans",
     "IndependentOutputWarning", "backward_node_count", "backward_flow",
 ]
-
-
-class IndependentOutputWarning(UserWarning):
-    """The differentiated output does not depend on an argument: its gradient is zero."""
 
 
 def backward_node_count() -> int:
@@ -83,7 +80,8 @@ def observe(callback: Callable[..., None]):
 
     The extension point for tools that watch the engine (``tinymeta.viz`` draws
     graphs with it): ``out.node`` has the scope and derivative order, and every
-    backward pass inside the block is recorded so that it can be seen.
+    backward pass a transform (``grad``, ``vjp``, ...) runs inside the block is recorded
+    so that it can be seen.
     """
     return recording.set(observers=[*recording.observers, callback])
 
@@ -92,12 +90,14 @@ def observe(callback: Callable[..., None]):
 def _toposort(roots: Sequence[Node], targets: set[Node] | None):
     """The nodes between ``roots`` and ``targets`` (every leaf, for None), oldest first.
 
-    Returns (schedule, touches_outer): ``schedule`` pairs each node on a path from a target
-    to a root with the inputs a cotangent flows to (None for targets and leaves, where
-    cotangents are collected); ``touches_outer`` says whether such a node also reads a
-    value that requires grad from outside (then the backward pass must be recorded).
+    Returns (schedule, touches_outer, outer). ``schedule`` pairs each node on a path from
+    a target to a root with the inputs a cotangent flows to (None for targets and leaves,
+    where cotangents are collected); ``touches_outer``: such a node also reads a traced
+    value from outside (then the backward pass must be recorded); ``outer``: the roots
+    depend on a traced value from outside at all (then they must keep their graphs).
     """
     oldest = min((t.seq for t in targets), default=-1) if targets else -1
+    outer = False  # do the roots depend on a traced value older than every target?
     seen: set[Node] = set()
     stack = list(roots)
     while stack:  # every node reachable from the roots, down to the targets
@@ -109,6 +109,8 @@ def _toposort(roots: Sequence[Node], targets: set[Node] | None):
             for p in node.inputs:
                 if p is not None and p.seq >= oldest:
                     stack.append(p)
+                elif p is not None:
+                    outer = True
     on_path: set[Node] = set()
     schedule: list[tuple[Node, tuple[int, ...] | None]] = []
     touches_outer = False
@@ -118,17 +120,18 @@ def _toposort(roots: Sequence[Node], targets: set[Node] | None):
             schedule.append((node, None))
             touches_outer |= node.primitive is not None  # an identity over an outer value
             continue
-        edges, outer = [], False
+        edges, reads_outer = [], False
         for i, p in enumerate(node.inputs):
             if p in on_path:
                 edges.append(i)
             elif p is not None:
-                outer = True  # reads a traced value that does not depend on the targets
+                reads_outer = True  # a traced value that does not depend on the targets
         if edges:
             on_path.add(node)
             schedule.append((node, tuple(edges)))
-            touches_outer |= outer
-    return schedule, touches_outer and targets is not None
+            touches_outer |= reads_outer
+    touches_outer = touches_outer and targets is not None
+    return schedule, touches_outer, outer or touches_outer
 
 
 _by_seq = operator.attrgetter("seq")
@@ -154,6 +157,7 @@ def backward(schedule: list, seeds: dict[Node, Any], record: bool,
     cot = {node: g._value if type(g) is Tensor and not record else g for node, g in seeds.items()}
     reached: dict[Node, Any] = {}
     add = ops.add if record or recording.check_nans else np.add  # numpy: nobody differentiates
+    # order and rule_of are set per node below: the block restores them afterwards
     with recording.set(enabled=record, numpy_only=not record, order=recording.order,
                        rule_of=recording.rule_of):
         for node, edges in reversed(schedule):
@@ -217,7 +221,7 @@ def _backward_into_leaves(out: Tensor, gradient: Any = None, create_graph: bool 
         raise TypeError(f"backward: the output has shape {out.shape}; pass gradient= (a "
                         f"cotangent of that shape), or reduce it to a scalar first")
     seed = _seed(out, np.ones(out.shape) if gradient is None else gradient, "backward")
-    schedule, _ = _toposort([out.node], None)
+    schedule, _, _ = _toposort([out.node], None)
     record = create_graph and recording.enabled
     reached = backward(schedule, {out.node: seed}, record)
     for leaf, g in reached.items():
@@ -232,26 +236,24 @@ def backward_flow(out: Tensor, on_edge: Callable[[Node, int, Any], None], seed: 
     """One unrecorded backward pass from ``out`` to every leaf, telling ``on_edge(node, i,
     cotangent)`` what every rule computes: how tools watch a gradient flow (the flow
     overlay of ``tinymeta.viz``)."""
-    schedule, _ = _toposort([out.node], None)
+    schedule, _, _ = _toposort([out.node], None)
     backward(schedule, {out.node: _seed(out, seed, "backward_flow")}, False, on_edge)
 
 
 # ---------------------------------------------------------------- variables
-_identity = Primitive("identity", lambda x: x, doc="y = x; marks a value as a variable.")
-_identity.defvjp(lambda g, ans, x: g, saves=[()])
+_identity = Primitive("identity", lambda x: x, doc="y = x; marks a value as a variable."
+                      ).defvjp(lambda g, ans, x: g, saves=[()])
 
 
 def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
     """A fresh tensor to differentiate with respect to (see the module docstring)."""
     if isinstance(leaf, Tensor) and leaf.dtype.kind == "f":
-        t = _identity(leaf) if leaf.node is not None and recording.enabled else \
-            Tensor(leaf._value, requires_grad=True)
+        t = _identity(leaf) if leaf.node is not None else Tensor(leaf._value, requires_grad=True)
     elif isinstance(leaf, (float, np.floating)) or (
             isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f"):
         t = Tensor(np.asarray(leaf, dtype=np.result_type(leaf)), requires_grad=True)  # a copy
     else:
         raise not_differentiable(leaf, opname, argnum, path)
-    t.node.order = max(t.node.order, recording.order)
     t.name = f"arg{argnum}{path}"
     return t
 
@@ -273,13 +275,13 @@ def _prepare(args: tuple, nums: tuple[int, ...], opname: str):
 def _gradients(outs: list[Tensor], seeds: list[Any], variables: list[list[Tensor]],
                opname: str, warn: bool = True, stacklevel: int = 4):
     """One backward pass from ``outs`` to every variable (zeros where no path); also
-    whether it was recorded (then the results can be differentiated further)."""
+    whether someone above can differentiate the results (then the outputs keep graphs)."""
     targets = {v.node for vs in variables for v in vs}
     seed_of: dict[Node, Any] = {}
     for o, s in zip(outs, seeds, strict=True):
         if isinstance(o, Tensor) and o.node is not None:  # an output twice: add its seeds
             seed_of[o.node] = s if o.node not in seed_of else ops.add(seed_of[o.node], s)
-    schedule, touches_outer = _toposort(list(seed_of), targets)
+    schedule, touches_outer, outer = _toposort(list(seed_of), targets)
     seeded = any(isinstance(s, Tensor) and s.node is not None for s in seeds)  # double VJP
     record = recording.enabled and (touches_outer or seeded or bool(recording.observers))
     reached = backward(schedule, seed_of, record) if seed_of else {}
@@ -291,7 +293,7 @@ def _gradients(outs: list[Tensor], seeds: list[Any], variables: list[list[Tensor
                           stacklevel=stacklevel)
         result.append([_as_gradient(reached[v.node], v.node) if v.node in reached else
                        Tensor._make(np.zeros(v.shape, v.dtype), None) for v in vs])
-    return result, record
+    return result, record or outer  # can the results be differentiated further?
 
 
 def named(wrapper: Callable, f: Callable, opname: str) -> Callable:
@@ -317,14 +319,10 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: boo
         with recording.set(enabled=True):  # transforms record their own forward pass
             new_args, variables, treedefs = _prepare(args, nums, opname)
             result = f(*new_args, **kwargs)
-        if has_aux and (not isinstance(result, tuple) or len(result) != 2):
-            raise TypeError(f"{opname}: with has_aux=True the function must return a pair "
-                            f"(scalar, aux), got {type(result).__name__}")
-        out, aux = result if has_aux else (result, None)
-        out = scalar_output(out, opname, Tensor)
-        grads, recorded = _gradients([out], [np.ones(out.shape, out.dtype)], variables, opname,
-                                     stacklevel=4 if opname == "grad" else 3)  # the caller
-        if not recorded and out.node is not None:
+        out, aux = scalar_output(result, opname, Tensor, has_aux)
+        grads, differentiable = _gradients([out], [np.ones(out.shape, out.dtype)], variables,
+                                           opname, stacklevel=4 if opname == "grad" else 3)
+        if not differentiable and out.node is not None:
             out = out.detach()  # nobody can differentiate it further: free its graph
         trees = [unflatten(d, g) for d, g in zip(treedefs, grads, strict=True)]
         g = trees[0] if isinstance(argnums, (int, np.integer)) else tuple(trees)

@@ -11,8 +11,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["describe", "default_explain", "check_finite", "check_argnums", "check_callable",
-           "scalar_output", "not_differentiable", "explain_unsaved", "as_array"]
+__all__ = ["IndependentOutputWarning", "describe", "default_explain", "check_finite",
+           "check_argnums", "check_callable", "scalar_output", "not_differentiable",
+           "explain_unsaved", "as_array"]
+
+
+class IndependentOutputWarning(UserWarning):
+    """The differentiated output does not depend on an argument: its gradient is zero."""
 
 
 def check_argnums(argnums: Any, nargs: int, opname: str) -> tuple[int, ...]:
@@ -41,8 +46,17 @@ def check_callable(f: Any, opname: str) -> None:
         raise TypeError(f"{opname}: expected a function to differentiate, got {type(f).__name__}")
 
 
-def scalar_output(out: Any, opname: str, tensor_class: type) -> Any:
-    """``out`` as a scalar float tensor, or the error saying what ``grad`` needs."""
+def scalar_output(result: Any, opname: str, tensor_class: type, has_aux: bool) -> tuple:
+    """(the function's output as a scalar float tensor, its aux value), or the error saying
+    what ``grad`` needs."""
+    if has_aux and (not isinstance(result, tuple) or len(result) != 2):
+        raise TypeError(f"{opname}: with has_aux=True the function must return a pair "
+                        f"(scalar, aux), got {type(result).__name__}")
+    out, aux = result if has_aux else (result, None)
+    return _scalar(out, opname, tensor_class), aux
+
+
+def _scalar(out: Any, opname: str, tensor_class: type) -> Any:
     if not isinstance(out, tensor_class):
         if isinstance(out, (float, np.floating)) or (
                 isinstance(out, np.ndarray) and out.size == 1 and out.dtype.kind == "f"):
@@ -86,8 +100,8 @@ def explain_unsaved(node: Any, i: int, ans: Any, args: list, error: Exception) -
     if missing:
         raise RuntimeError(
             f"the VJP rule of {node.op!r} for argument {i} failed ({type(error).__name__}: "
-            f"{error}) while {', '.join(missing)} had not been saved: a rule that reads "
-            f"those values must name them in its primitive's 'saves'") from error
+            f"{error}); its node did not save {' and '.join(missing)}: a rule that reads a "
+            f"value must name it in its primitive's 'saves'") from error
 
 
 def as_array(data: Any, dtype: Any, opname: str) -> np.ndarray:
@@ -129,9 +143,15 @@ def default_explain(name: str, error: Exception, args: tuple, params: dict) -> E
     return type(error)(f"{name}: invalid arguments ({shown}{extra}): {error}")
 
 
-def check_finite(name: str, out: np.ndarray, args: tuple, where: str) -> None:
-    """``tm.debug_nans``: raise at the first op whose output has a nan or inf."""
+def check_finite(name: str, out: np.ndarray, args: tuple, recording: Any) -> None:
+    """``tm.debug_nans``: raise at the first op whose output has a nan or inf, saying where
+    it ran (the forward pass, or a backward pass and whose VJP rule)."""
     if out.dtype.kind == "f" and not np.isfinite(out).all():
+        where = "the forward pass"
+        if recording.order or recording.numpy_only:
+            rule_of = recording.rule_of
+            where = "a backward pass" + ("" if rule_of is None else
+                                         f", in the VJP rule of {rule_of.op!r}")
         bad = "nan" if np.isnan(out).any() else "inf"
         shown = ", ".join(describe(a) for a in args)
         raise FloatingPointError(f"{name}: produced {bad} in {where} (inputs: {shown}); "

@@ -74,6 +74,7 @@ class Primitive:
             raise ValueError(f"{self.name}: {len(saves)} 'saves' sets for {len(rules)} rules")
         self.vjps = rules
         self.saves = None if saves is None else tuple(frozenset(s) for s in saves)
+        self._reads_of: dict[int, frozenset] = {}
         return self
 
     def rule(self, i: int) -> Callable | None:
@@ -89,7 +90,7 @@ class Primitive:
             out = self.forward(*args, **params)
             out = out if type(out) is np.ndarray else np.asarray(out)  # not a numpy scalar
             if recording.check_nans:
-                check_finite(self.name, out, args, _where())
+                check_finite(self.name, out, args, recording)
             return out
         values, traced = [], 0  # traced: a bit per argument that requires grad
         for i, a in enumerate(args):
@@ -110,8 +111,11 @@ class Primitive:
         except (ValueError, TypeError, IndexError) as error:
             raise self.explain(self.name, error, args, params) from None
         out = out if type(out) is np.ndarray else np.asarray(out)
+        if out.flags.writeable and out.base is not None:  # a view of a caller's array
+            out = out.copy(order="K")  # same memory layout: same numbers downstream
+        out.flags.writeable = False  # a value in a graph never changes
         if recording.check_nans:
-            check_finite(self.name, out, args, _where())
+            check_finite(self.name, out, args, recording)
         node = self._record(args, out, params, traced) if traced and recording.enabled else None
         result = Tensor._make(out, node)
         for observe in recording.observers:
@@ -137,14 +141,14 @@ class Primitive:
             recording.backward_nodes += 1
         return node
 
-    @functools.cache  # noqa: B019  (primitives live as long as the program)
     def _reads(self, traced: int) -> frozenset | None:
         """What the rules of the traced arguments (bit i: argument i) read; None: all."""
-        if self.saves is None:
-            return None
-        if self.variadic:
-            return self.saves[0]
-        return frozenset().union(*(s for i, s in enumerate(self.saves) if traced >> i & 1))
+        if self.saves is None or self.variadic:
+            return None if self.saves is None else self.saves[0]
+        if traced not in self._reads_of:  # one set per pattern of traced arguments
+            self._reads_of[traced] = frozenset().union(
+                *(s for i, s in enumerate(self.saves) if traced >> i & 1))
+        return self._reads_of[traced]
 
 
 def primitive(*rules: Callable | None, saves: Any = None, name: str | None = None,
@@ -191,12 +195,3 @@ def _packed(args: tuple) -> tuple:
     from tinymeta.ops.shape import pack  # ops are built on this module
 
     return tuple(pack(a) if type(a) in (list, tuple) and holds_traced(a) else a for a in args)
-
-
-def _where() -> str:
-    """Where an op runs, for debug_nans: the forward pass or which rule's backward pass."""
-    if not (recording.order or recording.numpy_only):
-        return "the forward pass"
-    rule_of = recording.rule_of
-    return "a backward pass" + ("" if rule_of is None else
-                                f", in the VJP rule of {rule_of.op!r}")

@@ -116,6 +116,9 @@ class Unsaved:
     def __repr__(self) -> str:
         return f"Unsaved({self.shape}, {self.dtype})"
 
+    def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise TypeError(f"a VJP rule read a value its node did not save ({self})")
+
 
 class Node:
     """One recorded op: its primitive, the nodes of its inputs (None for constants), the
