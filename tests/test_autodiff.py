@@ -665,3 +665,10 @@ def test_a_read_only_array_that_owns_its_data_is_kept_without_a_copy():
 def test_jacobian_accepts_numpy_integer_argnums():
     j = tm.jacobian(lambda x: tm.sin(x), argnums=np.int64(0))(np.array([0.0, 1.0]))
     np.testing.assert_allclose(j.data, np.diag(np.cos([0.0, 1.0])))
+
+
+def test_an_inner_value_that_depends_only_on_an_outer_value_keeps_its_graph():
+    # value_and_grad's output does not depend on y but does on the outer x: d(x²)/dx = 4
+    with pytest.warns(tm.IndependentOutputWarning):
+        g = tm.grad(lambda x: tm.value_and_grad(lambda y: x * x)(3.0)[0])(2.0)
+    assert float(g) == 4.0

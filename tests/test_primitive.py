@@ -137,3 +137,14 @@ def test_an_observer_sees_every_op_and_changes_nothing():
     ops = [op for op, _ in seen]
     assert "stop_gradient" in ops and "sin" in ops and "cos" in ops  # backward seen too
     assert ("stop_gradient", False) in seen  # its output is a constant
+
+
+def test_a_view_of_a_callers_array_is_not_changed_by_the_caller():
+    a = np.arange(3.0)
+    y = tm.reshape(a, (3,))  # a view of a, which the caller may still write
+    x = tm.tensor([1.0, 1.0, 1.0], requires_grad=True)
+    z = tm.sum(x * y)
+    a[:] = 100.0
+    z.backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(y.data, [0.0, 1.0, 2.0])
