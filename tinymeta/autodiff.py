@@ -141,7 +141,7 @@ def _rule_inputs(node: Node, recorded: bool) -> tuple[Any, list]:
     """(ans, args) as the node's rules see them: tensors carrying their nodes when the
     backward pass is recorded, bare numpy otherwise; ``Unsaved`` where nothing was kept."""
     if not recorded:
-        return node.ans, list(node.saved)
+        return node.ans, node.saved
     args = [v if p is None or not isinstance(v, np.ndarray) else Tensor._make(v, p)
             for v, p in zip(node.saved, node.inputs, strict=True)]
     ans = node.ans if not isinstance(node.ans, np.ndarray) else Tensor._make(node.ans, node)

@@ -74,7 +74,7 @@ class Primitive:
             raise ValueError(f"{self.name}: {len(saves)} 'saves' sets for {len(rules)} rules")
         self.vjps = rules
         self.saves = None if saves is None else tuple(frozenset(s) for s in saves)
-        self._reads_of: dict[int, frozenset] = {}
+        self._reads_of: dict[int, frozenset | None] = {}
         return self
 
     def rule(self, i: int) -> Callable | None:
@@ -111,32 +111,29 @@ class Primitive:
         except (ValueError, TypeError, IndexError) as error:
             raise self.explain(self.name, error, args, params) from None
         out = out if type(out) is np.ndarray else np.asarray(out)
-        if out.flags.writeable and out.base is not None:  # a view of a caller's array
-            out = out.copy(order="K")  # same memory layout: same numbers downstream
-        out.flags.writeable = False  # a value in a graph never changes
+        if out.flags.writeable:  # a value in a graph never changes
+            if out.base is not None or any(out is v for v in values):  # a caller's array
+                out = out.copy(order="K")  # same memory layout: same numbers downstream
+            out.flags.writeable = False
         if recording.check_nans:
             check_finite(self.name, out, args, recording)
-        node = self._record(args, out, params, traced) if traced and recording.enabled else None
+        node = self._record(args, values, out, params, traced) if traced and recording.enabled \
+            else None
         result = Tensor._make(out, node)
         for observe in recording.observers:
             observe(self.name, args, params, result)
         return result
 
-    def _record(self, args: tuple, out: np.ndarray, params: dict, traced: int) -> Node:
+    def _record(self, args: tuple, values: list, out: np.ndarray, params: dict,
+                traced: int) -> Node:
         """The node of one call: the input nodes, and the values the live rules read."""
-        reads = self._reads(traced)
-        inputs, saved = [], []
-        for i, a in enumerate(args):
-            keep = reads is None or i in reads
-            if type(a) is Tensor:  # its value is the engine's own: kept as it is
-                inputs.append(a.node)
-                saved.append(a._value if keep else _unsaved(a._value.shape, a._value.dtype))
-            else:
-                inputs.append(None)
-                saved.append(_saved(a) if keep else _unsaved_of(a))
+        reads = self._reads_of[traced] if traced in self._reads_of else self._reads(traced)
+        saved = tuple([(v if type(a) is Tensor else _saved(v)) if reads is None or i in reads
+                       else _unsaved_of(v)  # a tensor's value is the engine's own: kept as is
+                       for i, (a, v) in enumerate(zip(args, values, strict=True))])
+        inputs = tuple([a.node if type(a) is Tensor else None for a in args])
         ans = out if reads is None or "ans" in reads else _unsaved(out.shape, out.dtype)
-        node = Node(self, tuple(inputs), tuple(saved), ans, params or _NO_PARAMS, out.shape,
-                    out.dtype)
+        node = Node(self, inputs, saved, ans, params or _NO_PARAMS, out.shape, out.dtype)
         if node.order:
             recording.backward_nodes += 1
         return node
@@ -144,11 +141,11 @@ class Primitive:
     def _reads(self, traced: int) -> frozenset | None:
         """What the rules of the traced arguments (bit i: argument i) read; None: all."""
         if self.saves is None or self.variadic:
-            return None if self.saves is None else self.saves[0]
-        if traced not in self._reads_of:  # one set per pattern of traced arguments
-            self._reads_of[traced] = frozenset().union(
-                *(s for i, s in enumerate(self.saves) if traced >> i & 1))
-        return self._reads_of[traced]
+            reads = None if self.saves is None else self.saves[0]
+        else:
+            reads = frozenset().union(*(s for i, s in enumerate(self.saves) if traced >> i & 1))
+        self._reads_of[traced] = reads  # one per pattern of traced arguments
+        return reads
 
 
 def primitive(*rules: Callable | None, saves: Any = None, name: str | None = None,

@@ -234,7 +234,16 @@ scatter_add.defvjp(lambda g, ans, x, index, shape: _getitem(g, index=index), sav
 
 
 def getitem(x: Any, index: Any) -> Tensor:
-    """x[index] with numpy's basic and advanced indexing."""
+    """x[index] with numpy's basic and advanced indexing.
+
+    An index of only ``:``, ``None`` and ``...`` (``b[:, None, :]``) adds axes and
+    selects everything: that is a reshape, recorded as one, whose rule is a reshape back
+    (not a scatter into zeros)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if all(p is None or p is Ellipsis or (type(p) is slice and p == slice(None)) for p in parts) \
+            and sum(p is Ellipsis for p in parts) <= 1:
+        shape = np.broadcast_to(np.False_, shape_of(x))[index].shape  # no allocation
+        return _reshape(x, shape=shape)
     return _getitem(x, index=_raw_index(index))
 
 

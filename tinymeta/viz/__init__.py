@@ -12,8 +12,9 @@
     print(viz.jacobian_report(inner_steps=2).text())
 
 How a whole MAML computation becomes one picture: ``draw`` turns the
-parameters into leaves that require grad and runs the function inside
-``tm.keep_graph()``. Then the inner ``tm.grad`` records its backward pass
+parameters into leaves that require grad and runs the function under an observer
+(``tm.observe``, see ``record.py``) that records every op. Then the inner ``tm.grad``
+records its backward pass
 (its result depends on the outer θ, so an outer gradient could need it), and
 every node knows whether a backward pass made it (``order``) and in which
 ``name_scope``. ``graph.walk`` collects those nodes without recursion and

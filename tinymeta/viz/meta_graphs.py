@@ -2,8 +2,8 @@
 
 One task (``batched=False``), the Jacobian report's 1→3→1 tanh MLP and k inner steps:
 the graph of MAML with k = 2 is about 80 ops, every one of which can be drawn and read.
-The algorithms are the ones in ``tinymeta.meta``, run unchanged under
-``keep_graph``; nothing here re-implements them.
+The algorithms are the ones in ``tinymeta.meta``, run unchanged under an observer
+(``tm.observe``); nothing here re-implements them.
 """
 
 from __future__ import annotations
