@@ -74,7 +74,7 @@ class Primitive:
             raise ValueError(f"{self.name}: {len(saves)} 'saves' sets for {len(rules)} rules")
         self.vjps = rules
         self.saves = None if saves is None else tuple(frozenset(s) for s in saves)
-        self._reads_of: dict[int, frozenset | None] = {}
+        self._keep_of: dict[tuple[int, int], tuple[bool, ...]] = {}
         return self
 
     def rule(self, i: int) -> Callable | None:
@@ -111,8 +111,8 @@ class Primitive:
         except (ValueError, TypeError, IndexError) as error:
             raise self.explain(self.name, error, args, params) from None
         out = out if type(out) is np.ndarray else np.asarray(out)
-        if out.flags.writeable:  # a value in a graph never changes
-            if out.base is not None or any(out is v for v in values):  # a caller's array
+        if out.flags.writeable:  # a value in a graph never changes: not a caller's array
+            if out.base is not None or _is_one_of(out, values):
                 out = out.copy(order="K")  # same memory layout: same numbers downstream
             out.flags.writeable = False
         if recording.check_nans:
@@ -127,25 +127,28 @@ class Primitive:
     def _record(self, args: tuple, values: list, out: np.ndarray, params: dict,
                 traced: int) -> Node:
         """The node of one call: the input nodes, and the values the live rules read."""
-        reads = self._reads_of[traced] if traced in self._reads_of else self._reads(traced)
-        saved = tuple([(v if type(a) is Tensor else _saved(v)) if reads is None or i in reads
-                       else _unsaved_of(v)  # a tensor's value is the engine's own: kept as is
-                       for i, (a, v) in enumerate(zip(args, values, strict=True))])
+        keep = self._keep_of.get((traced, len(args))) or self._plan(traced, len(args))
+        saved = tuple([_saved(v) if k else _unsaved_of(v)
+                       for v, k in zip(values, keep)])  # noqa: B905  (keep has one more)
         inputs = tuple([a.node if type(a) is Tensor else None for a in args])
-        ans = out if reads is None or "ans" in reads else _unsaved(out.shape, out.dtype)
+        ans = out if keep[-1] else _unsaved(out.shape, out.dtype)
         node = Node(self, inputs, saved, ans, params or _NO_PARAMS, out.shape, out.dtype)
         if node.order:
             recording.backward_nodes += 1
         return node
 
-    def _reads(self, traced: int) -> frozenset | None:
-        """What the rules of the traced arguments (bit i: argument i) read; None: all."""
-        if self.saves is None or self.variadic:
-            reads = None if self.saves is None else self.saves[0]
+    def _plan(self, traced: int, nargs: int) -> tuple[bool, ...]:
+        """Which values to keep (one flag per argument, then the output's) when the
+        arguments whose bit is set in ``traced`` require grad: what their rules read."""
+        if self.saves is None:
+            reads = None
+        elif self.variadic:
+            reads = self.saves[0]
         else:
             reads = frozenset().union(*(s for i, s in enumerate(self.saves) if traced >> i & 1))
-        self._reads_of[traced] = reads  # one per pattern of traced arguments
-        return reads
+        keep = tuple(reads is None or i in reads for i in [*range(nargs), "ans"])
+        self._keep_of[traced, nargs] = keep  # one plan per pattern of traced arguments
+        return keep
 
 
 def primitive(*rules: Callable | None, saves: Any = None, name: str | None = None,
@@ -167,6 +170,13 @@ def _unsaved(shape: tuple[int, ...], dtype: Any) -> Unsaved:
     """One shared ``Unsaved`` per shape and dtype: a long chain of nodes that keep no
     values (first-order MAML's updates) then costs almost nothing per node."""
     return Unsaved(shape, dtype)
+
+
+def _is_one_of(out: np.ndarray, values: list) -> bool:
+    for v in values:  # a loop, not any(): this runs for every op
+        if v is out:
+            return True
+    return False
 
 
 def _unsaved_of(a: Any) -> Unsaved:

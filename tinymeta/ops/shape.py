@@ -233,6 +233,22 @@ _getitem.defvjp(lambda g, ans, x, index: scatter_add(g, index=index, shape=shape
 scatter_add.defvjp(lambda g, ans, x, index, shape: _getitem(g, index=index), saves=[()])
 
 
+def _with_new_axes(shape: tuple[int, ...], parts: tuple) -> tuple[int, ...]:
+    """The shape of x[parts] for parts of only ``:``, ``None`` and one ``...``."""
+    taken = sum(p is not None and p is not Ellipsis for p in parts)
+    if taken > len(shape):
+        raise IndexError(f"getitem: too many indices for an array of shape {shape}")
+    dims, out = iter(shape), []
+    for p in parts:
+        if p is None:
+            out.append(1)
+        elif p is Ellipsis:
+            out.extend(next(dims) for _ in range(len(shape) - taken))
+        else:
+            out.append(next(dims))
+    return (*out, *dims)
+
+
 def getitem(x: Any, index: Any) -> Tensor:
     """x[index] with numpy's basic and advanced indexing.
 
@@ -242,8 +258,7 @@ def getitem(x: Any, index: Any) -> Tensor:
     parts = index if isinstance(index, tuple) else (index,)
     if all(p is None or p is Ellipsis or (type(p) is slice and p == slice(None)) for p in parts) \
             and sum(p is Ellipsis for p in parts) <= 1:
-        shape = np.broadcast_to(np.False_, shape_of(x))[index].shape  # no allocation
-        return _reshape(x, shape=shape)
+        return _reshape(x, shape=_with_new_axes(shape_of(x), parts))
     return _getitem(x, index=_raw_index(index))
 
 
