@@ -92,7 +92,7 @@ class Primitive:
             if recording.check_nans:
                 check_finite(self.name, out, args, recording)
             return out
-        values, traced = [], 0  # traced: a bit per argument that requires grad
+        values, traced, caller_arrays = [], 0, False  # traced: a bit per traced argument
         for i, a in enumerate(args):
             kind = type(a)
             if kind is Tensor:
@@ -106,15 +106,14 @@ class Primitive:
                                 f"tinymeta is real-valued")
             else:
                 values.append(a)
+                caller_arrays = caller_arrays or kind is np.ndarray and changeable(a)
         try:
             out = self.forward(*values, **params)
         except (ValueError, TypeError, IndexError) as error:
             raise self.explain(self.name, error, args, params) from None
         out = out if type(out) is np.ndarray else np.asarray(out)
-        if out.flags.writeable:  # a value in a graph never changes: not a caller's array
-            if out.base is not None or _is_one_of(out, values):
-                out = out.copy(order="K")  # same memory layout: same numbers downstream
-            out.flags.writeable = False
+        if caller_arrays and (out.base is not None or _is_one_of(out, values)):
+            out = out.copy(order="K")  # not a view of an array its caller can still change
         if recording.check_nans:
             check_finite(self.name, out, args, recording)
         node = self._record(args, values, out, params, traced) if traced and recording.enabled \
@@ -128,11 +127,17 @@ class Primitive:
                 traced: int) -> Node:
         """The node of one call: the input nodes, and the values the live rules read."""
         keep = self._keep_of.get((traced, len(args))) or self._plan(traced, len(args))
-        saved = tuple([_saved(v) if k else _unsaved_of(v)
-                       for v, k in zip(values, keep)])  # noqa: B905  (keep has one more)
-        inputs = tuple([a.node if type(a) is Tensor else None for a in args])
+        inputs, saved = [], []
+        for a, v, k in zip(args, values, keep):  # noqa: B905  (keep has one more: the output)
+            if type(a) is Tensor:  # a tensor's value is the engine's own: kept as it is
+                inputs.append(a.node)
+                saved.append(v if k else _unsaved(v.shape, v.dtype))
+            else:
+                inputs.append(None)
+                saved.append(_saved(v) if k else _unsaved_of(v))
         ans = out if keep[-1] else _unsaved(out.shape, out.dtype)
-        node = Node(self, inputs, saved, ans, params or _NO_PARAMS, out.shape, out.dtype)
+        node = Node(self, tuple(inputs), tuple(saved), ans, params or _NO_PARAMS, out.shape,
+                    out.dtype)
         if node.order:
             recording.backward_nodes += 1
         return node
