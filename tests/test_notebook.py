@@ -26,8 +26,11 @@ NOTEBOOK = ROOT / "examples" / "what-fomaml-drops.ipynb"
 def _texts(cell) -> list[str]:
     out = []
     for o in cell.get("outputs", []):
-        if o["output_type"] == "stream":
-            out.append(o["text"])
+        if o["output_type"] == "stream":  # the kernel may flush one print in several pieces
+            if out and isinstance(out[-1], tuple):
+                out[-1] = ("stream", out[-1][1] + o["text"])
+            else:
+                out.append(("stream", o["text"]))
         elif "data" in o:
             data = o["data"]
             for kind in ("text/markdown", "text/html"):

@@ -22,6 +22,7 @@ from tinymeta.autodiff import (
     value_and_grad,
     vjp,
 )
+from tinymeta.compiler import jit
 from tinymeta.ops import *  # noqa: F403  (numpy-named primitives: tm.exp, tm.matmul, ...)
 from tinymeta.ops import __all__ as _ops_all
 from tinymeta.ops.shape import tensor
@@ -41,5 +42,6 @@ __all__ = [
     "linalg", "Tensor", "tensor", "is_tensor", "name_scope", "no_grad", "grad", "value_and_grad",
     "vjp", "jvp", "jacobian", "hessian", "hvp", "stop_gradient", "observe", "debug_nans",
     "IndependentOutputWarning", "backward_node_count", "tree_map", "tree_leaves", "Primitive",
+    "jit",
     *_ops_all,
 ]

@@ -56,7 +56,7 @@ from tinymeta.checks import (
     scalar_output,
 )
 from tinymeta.primitive import Primitive
-from tinymeta.tensor import Node, Tensor, recording
+from tinymeta.tensor import Node, Tensor, leaf_of, recording
 from tinymeta.tree import flatten, treedef_paths, unflatten
 
 __all__ = [
@@ -156,7 +156,7 @@ def backward(schedule: list, seeds: dict[Node, Any], record: bool,
     """
     cot = {node: g._value if type(g) is Tensor and not record else g for node, g in seeds.items()}
     reached: dict[Node, Any] = {}
-    add = ops.add if record or recording.check_nans else np.add  # numpy: nobody differentiates
+    add = ops.add if record or recording.check_nans or recording.jit else np.add
     # order and rule_of are set per node below: the block restores them afterwards
     with recording.set(enabled=record, numpy_only=not record, order=recording.order,
                        rule_of=recording.rule_of):
@@ -249,7 +249,7 @@ _identity = Primitive("identity", lambda x: x, doc="y = x; marks a value as a va
 def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
     """A fresh tensor to differentiate with respect to (see the module docstring)."""
     if isinstance(leaf, Tensor) and leaf.dtype.kind == "f":
-        t = _identity(leaf) if leaf.node is not None else Tensor(leaf._value, requires_grad=True)
+        t = _identity(leaf) if leaf.node is not None else leaf_of(leaf._value)
     elif isinstance(leaf, (float, np.floating)) or (
             isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f"):
         t = Tensor(np.asarray(leaf, dtype=np.result_type(leaf)), requires_grad=True)  # a copy

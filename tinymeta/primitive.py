@@ -60,7 +60,7 @@ class Primitive:
                  doc: str | None = None) -> None:
         self.name = name
         self.forward = forward
-        self.vjps: tuple[Callable | None, ...] = ()
+        self.vjps: tuple[Callable | None, ...] | None = None  # () declares: no derivative
         self.saves: tuple[frozenset, ...] | None = None  # per rule; None: keep everything
         self.variadic = False  # one rule for every argument, called as rule(i, g, ans, ...)
         self.explain = explain or default_explain
@@ -80,7 +80,7 @@ class Primitive:
     def rule(self, i: int) -> Callable | None:
         if self.variadic:
             return lambda *a, **p: self.vjps[0](i, *a, **p)
-        return self.vjps[i] if i < len(self.vjps) else None
+        return self.vjps[i] if self.vjps and i < len(self.vjps) else None
 
     def __repr__(self) -> str:
         return f"<tinymeta primitive {self.name}>"
@@ -91,6 +91,7 @@ class Primitive:
             out = out if type(out) is np.ndarray else np.asarray(out)  # not a numpy scalar
             if recording.check_nans:
                 check_finite(self.name, out, args, recording)
+            recording.jit and recording.jit.call(self, args, params, out)
             return out
         values, traced, caller_arrays = [], 0, False  # traced: a bit per traced argument
         for i, a in enumerate(args):
@@ -116,8 +117,9 @@ class Primitive:
             out = out.copy(order="K")  # not a view of an array its caller can still change
         if recording.check_nans:
             check_finite(self.name, out, args, recording)
+        recording.jit and recording.jit.call(self, values, params, out)
         node = self._record(args, values, out, params, traced) if traced and recording.enabled \
-            else None
+            and self.vjps != () else None  # defvjp() with no rules: a constant (a mask)
         result = Tensor._make(out, node)
         for observe in recording.observers:
             observe(self.name, args, params, result)

@@ -45,7 +45,7 @@ import numpy as np
 from tinymeta.checks import as_array
 
 __all__ = ["Tensor", "Node", "Unsaved", "constant", "name_scope", "no_grad", "is_tensor",
-           "recording", "holds_traced", "changeable"]
+           "recording", "holds_traced", "changeable", "leaf_of"]
 
 
 class Recording:
@@ -60,6 +60,7 @@ class Recording:
     observers      callbacks told of every op (``tm.observe``: how pictures are made)
     check_nans     raise at the first nan/inf (``tm.debug_nans``)
     backward_nodes how many nodes recorded backward passes have made (for teaching)
+    jit            the ``tm.jit`` recorder while a function is being compiled, else None
     """
 
     def __init__(self) -> None:
@@ -71,6 +72,7 @@ class Recording:
         self.observers: list[Callable[..., None]] = []
         self.check_nans = False
         self.backward_nodes = 0
+        self.jit: Any = None
 
     @contextmanager
     def set(self, **values: Any) -> Iterator[None]:
@@ -182,8 +184,7 @@ class Tensor:
             raise TypeError(f"tensor: requires_grad=True needs a floating dtype, got "
                             f"{array.dtype}; pass dtype=np.float64 (or float32)")
         self._value = _readonly(array)
-        self.node = Node(None, (), (), None, {}, array.shape, array.dtype) if requires_grad \
-            else None
+        self.node = _leaf_node(array) if requires_grad else None
         self.name = name
 
     @classmethod
@@ -224,15 +225,18 @@ class Tensor:
     @property
     def data(self) -> np.ndarray:
         """The value as a read-only numpy array (writing into it raises ValueError)."""
+        recording.jit and recording.jit.concrete(self, ".data")
         if self._value.flags.writeable:
             self._value = _readonly(self._value)
         return self._value.view()
 
     def numpy(self) -> np.ndarray:
         """A writable copy of the value: the explicit way out of the graph."""
+        recording.jit and recording.jit.concrete(self, ".numpy()")
         return np.array(self._value)
 
     def item(self) -> float:
+        recording.jit and recording.jit.concrete(self, ".item()")
         if self.size != 1:
             raise ValueError(f"item: only a tensor with one element converts to a Python "
                              f"scalar, got shape {self.shape}")
@@ -246,6 +250,7 @@ class Tensor:
                 f"numpy array: the result would not be differentiated. Use tinymeta's function "
                 f"of the same name (tm.sum, tm.stack, ...) to stay in the graph, or leave it "
                 f"explicitly with .numpy() or tm.stop_gradient(x)")
+        recording.jit and recording.jit.concrete(self, "np.asarray()")
         return self.data if dtype is None or dtype == self.dtype else self._value.astype(dtype)
 
     def __float__(self) -> float:
@@ -255,6 +260,7 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self) -> bool:
+        recording.jit and recording.jit.concrete(self, "bool()")
         if self.size != 1:
             raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                              f"use .data.any() or .data.all()")
@@ -285,6 +291,15 @@ class Tensor:
 def constant(value: Any) -> Tensor:
     """A constant tensor of a value the engine computed (no copy, no checks)."""
     return Tensor._make(value if type(value) is np.ndarray else np.asarray(value), None)
+
+
+def _leaf_node(value: np.ndarray) -> Node:
+    return Node(None, (), (), None, {}, value.shape, value.dtype)
+
+
+def leaf_of(value: np.ndarray) -> Tensor:
+    """A new leaf over a value the engine owns (read-only: no copy needed)."""
+    return Tensor._make(value, _leaf_node(value))
 
 
 def is_tensor(x: Any) -> bool:

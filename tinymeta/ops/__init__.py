@@ -5,7 +5,6 @@ those (so an op is exported by being declared in its module), and gives
 ``Tensor`` the methods and operators numpy's arrays have (``x.sum()``, ``x % y``).
 """
 
-import numpy as np
 
 from tinymeta.ops import (
     contractions,
@@ -19,7 +18,7 @@ from tinymeta.ops import (
     statistics,
     transcendental,
 )
-from tinymeta.tensor import Tensor, constant
+from tinymeta.tensor import Tensor
 
 _MODULES = (elementwise, transcendental, rounding, linalg, contractions, losses, reductions,
             statistics, shape, rearrange)
@@ -57,11 +56,11 @@ Tensor.__abs__ = lambda self: elementwise.abs(self)
 Tensor.__getitem__ = lambda self, index: shape.getitem(self, index)
 Tensor.__round__ = lambda self, ndigits=None: rounding.round(self, ndigits or 0)
 Tensor.T = property(lambda self: shape.transpose(self))
-# comparisons give constant bool tensors: they have no derivative
-for _name, _compare in {"lt": np.less, "le": np.less_equal, "gt": np.greater,
-                        "ge": np.greater_equal, "eq": np.equal, "ne": np.not_equal}.items():
-    setattr(Tensor, f"__{_name}__", lambda self, other, compare=_compare: constant(
-        compare(self._value, other._value if isinstance(other, Tensor) else other)))
+# comparisons give constant bool tensors (no derivative), computed by rule-less primitives
+for _name, _compare in {"lt": elementwise.less, "le": elementwise.less_equal,
+                        "gt": elementwise.greater, "ge": elementwise.greater_equal,
+                        "eq": elementwise.equal, "ne": elementwise.not_equal}.items():
+    setattr(Tensor, f"__{_name}__", lambda self, other, compare=_compare: compare(self, other))
 
 
 def _reshape_method(self, *shape_):

@@ -158,6 +158,18 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     return _where(c, x, y)
 
 
+# ---------------------------------------------------------------- comparisons
+# Masks are constants (their derivative is zero almost everywhere), but computing them
+# with a primitive rather than raw numpy keeps them part of the program tm.jit records.
+greater = Primitive("greater", np.greater).defvjp()
+greater_equal = Primitive("greater_equal", np.greater_equal).defvjp()
+less = Primitive("less", np.less).defvjp()
+less_equal = Primitive("less_equal", np.less_equal).defvjp()
+equal = Primitive("equal", np.equal).defvjp()
+not_equal = Primitive("not_equal", np.not_equal).defvjp()
+positive = Primitive("positive_mask", lambda x: np.greater(x, 0),
+                     doc="x > 0, as a constant bool mask (relu's derivative).").defvjp()
+
 # ---------------------------------------------------------------- unary
 exp = Primitive("exp", np.exp)
 log = Primitive("log", np.log)
@@ -197,7 +209,7 @@ tanh.defvjp(lambda g, ans, x: multiply(g, subtract(1.0, square(ans))), saves=[{"
 sigmoid.defvjp(lambda g, ans, x: multiply(g, multiply(ans, subtract(1.0, ans))), saves=[{"ans"}])
 # relu's output is positive exactly where its input is, so the rule reads the output:
 # the next layer keeps that value anyway, and the layer's input need not be kept
-relu.defvjp(lambda g, ans, x: multiply(g, _bool_mask(_data(ans) > 0)), saves=[{"ans"}])
+relu.defvjp(lambda g, ans, x: multiply(g, positive(ans)), saves=[{"ans"}])
 sqrt.defvjp(lambda g, ans, x: divide(multiply(g, 0.5), ans), saves=[{"ans"}])
 square.defvjp(lambda g, ans, x: multiply(g, multiply(2.0, x)), saves=[{0}])
 abs.defvjp(lambda g, ans, x: multiply(g, _mask(np.sign(_data(x)), g)), saves=[{0}])

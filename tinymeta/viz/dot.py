@@ -169,7 +169,7 @@ def _node_label(n: Node, graph: Graph, value: bool = True) -> str:
                          if e.src == n.id), 0)
             name = (f"2/n = {c:g} (n = {size})" if rule == "mse_loss" and size
                     and abs(c * size - 2) < 1e-12 else f"constant {c:g}")
-        elif n.role == "data" and not n.name and rule == "relu":
+        elif not n.name and rule == "relu":  # the mask relu's rule multiplies by
             name = "ReLU mask (x > 0)"
         lines = [("", name), ("small", shape)]
         if rule and not n.name:

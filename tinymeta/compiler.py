@@ -1,0 +1,350 @@
+"""``tm.jit``: record a function once, replay it as straight-line numpy.
+
+The eager engine pays Python bookkeeping for every op it records. ``tm.jit(f)``
+pays it once: the first call for a given *key* (the tree structure, shapes and
+dtypes of the array arguments, and the values of everything else) runs ``f``
+with the eager engine while a recorder writes down every numpy call every
+primitive makes, at every derivative order (the forward pass, each ``tm.grad``
+inside, the backward passes they record and the ones they run on bare numpy).
+That list becomes a Python function of plain numpy calls:
+
+- only the calls the outputs need are kept (dead-code elimination);
+- calls that depend on no argument were computed while recording: their
+  results are constants of the program (constant folding);
+- a reshape to the same shape is an alias, not a line;
+- each array is deleted right after its last use, so the program holds no more
+  memory than the eager engine.
+
+Later calls with the same key run only that program. ``jitted.lower(*args)``
+returns it; ``.source`` is its text, one numpy call per line with names taken
+from the ``name_scope`` and the op, and each line's derivative order.
+
+Never silently wrong
+--------------------
+A program is only right if every value it computes came from the arguments
+through recorded primitives. So while recording:
+
+- reading a value that depends on the arguments into Python or numpy
+  (``float(t)``, ``bool(t)``, ``if t > 0:``, ``t.item()``, ``t.numpy()``,
+  ``t.data``, ``np.asarray(t)``) raises ``ConcretizationError``: make that
+  argument static (``static_argnums``) or compute with tinymeta ops;
+- array arguments are handed to ``f`` as tensors, so numpy run on them
+  (``xs[i]``, ``np.sum(xs)``) goes through tinymeta's ops and is recorded;
+- finally the program is checked against the eager engine on a second, perturbed
+  set of arguments: a constant that was in fact computed from the arguments
+  outside the ops (numpy on raw values in some rule, say) or control flow that
+  depends on their values makes the two differ, and ``jit`` refuses with an error
+  instead of returning a program frozen on the first call's data.
+
+Python side effects of ``f`` (a ``print``, appending to an outer list) happen
+once, while recording, and never when the program runs. Arguments that are
+themselves being differentiated (``tm.grad(tm.jit(f))``) and calls made while
+another ``jit`` is recording run ``f`` eagerly.
+
+No string a user chose (a scope name, a dict key, an op's name) reaches the
+generated source other than as a sanitised identifier.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tinymeta.tensor import Tensor, recording
+from tinymeta.tree import flatten, unflatten
+
+__all__ = ["jit", "Program", "ConcretizationError", "JitError"]
+
+
+class ConcretizationError(TypeError):
+    """A value that depends on ``jit``'s arguments was read into Python while recording."""
+
+
+class JitError(TypeError):
+    """``jit`` cannot turn the function into a program that is right for every argument."""
+
+
+# ---------------------------------------------------------------- recording
+class _Recorder:
+    """Sees every primitive call while ``f`` runs (``recording.jit``)."""
+
+    def __init__(self, inputs: list[np.ndarray]) -> None:
+        self.calls: list[tuple] = []  # (primitive, args, params, out, scope, order)
+        self.alive: list[Any] = list(inputs)  # every value seen: their ids stay unique
+        self.derived = {id(v) for v in inputs}  # ids of values computed from the arguments
+
+    def call(self, prim: Any, args: Any, params: dict, out: np.ndarray) -> None:
+        args = tuple(args)
+        if any(a is out for a in args):
+            return  # an identity: the value has a name already
+        self.calls.append((prim, args, dict(params), out, recording.scope, recording.order))
+        self.alive.append(out)
+        self.alive.extend(args)
+        if any(id(a) in self.derived for a in args):
+            self.derived.add(id(out))
+
+    def concrete(self, t: Tensor, what: str) -> None:
+        if id(t._value) in self.derived:
+            raise ConcretizationError(
+                f"{what} of a value that depends on the arguments of a function being "
+                f"compiled by tm.jit (shape {t.shape}, made by {t.op}): the program would "
+                f"freeze the value of this first call. Compute with tinymeta ops, or make the "
+                f"argument it comes from static (tm.jit(f, static_argnums=...))")
+
+
+# ---------------------------------------------------------------- the program
+class Program:
+    """The generated function for one key: ``program(*arrays)`` returns output leaves."""
+
+    def __init__(self, source: str, namespace: dict, out_tree: Any, out_kinds: list) -> None:
+        self.source = source
+        self._namespace = namespace
+        exec(compile(source, "<tm.jit program>", "exec"), namespace)  # noqa: S102
+        self.run = namespace["program"]
+        self.out_tree, self.out_kinds = out_tree, out_kinds
+
+    def __call__(self, arrays: list[np.ndarray]) -> Any:
+        leaves = self.run(*arrays)
+        return unflatten(self.out_tree, [Tensor._make(v, None) if kind == "tensor" else v
+                                         for v, kind in zip(leaves, self.out_kinds,
+                                                            strict=True)])
+
+    def __repr__(self) -> str:
+        return self.source
+
+
+_IDENTIFIER = re.compile(r"[^0-9a-zA-Z_]+")
+
+
+def _identifier(text: str) -> str:
+    """A safe Python identifier made of ``text``'s letters, digits and underscores."""
+    name = _IDENTIFIER.sub("_", text).strip("_").lower() or "v"
+    return name if not name[0].isdigit() else f"v_{name}"
+
+
+def _literal(x: Any) -> str | None:
+    """Source text for a value that can be written inline, else None."""
+    if x is None or isinstance(x, bool):
+        return repr(x)
+    if type(x) is int or (type(x) is float and np.isfinite(x)):
+        return repr(x)
+    if type(x) is tuple and all(type(i) is int for i in x):
+        return repr(x)
+    return None
+
+
+def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> tuple:
+    """(source, namespace) of the program computing ``outputs`` from ``inputs``."""
+    produced = {id(c[3]): n for n, c in enumerate(rec.calls)}  # the last call making it
+    input_ids = {id(v): n for n, v in enumerate(inputs)}
+    needed: set[int] = set()  # calls the outputs need, found by walking back from them
+    stack = [produced[id(o)] for o in outputs if id(o) in produced and id(o) in rec.derived]
+    while stack:
+        n = stack.pop()
+        if n in needed:
+            continue
+        needed.add(n)
+        stack.extend(produced[id(a)] for a in rec.calls[n][1]
+                     if id(a) in rec.derived and id(a) not in input_ids and id(a) in produced)
+    names: dict[int, str] = {id(v): f"arg{n}" for n, v in enumerate(inputs)}
+    namespace: dict[str, Any] = {}
+    constants: list[Any] = []
+    functions: dict[int, str] = {}
+    counter = itertools.count()
+    lines: list[tuple[str, list[str], int]] = []  # (text, names it reads, order)
+
+    def ref(x: Any) -> str:
+        if id(x) in names:
+            return names[id(x)]
+        text = _literal(x)
+        if text is not None:
+            return text
+        constants.append(x)  # computed while recording, or a static value
+        return f"const[{len(constants) - 1}]"
+
+    for n in sorted(needed):
+        prim, args, params, out, scope, order = rec.calls[n]
+        if prim.name == "reshape" and len(args) == 1 and id(args[0]) in names and \
+                np.shape(args[0]) == out.shape:
+            names[id(out)] = names[id(args[0])]  # a reshape to the same shape: an alias
+            continue
+        if id(prim) not in functions:
+            fname = _identifier(prim.name)
+            while fname in namespace or fname in ("const", "program"):
+                fname = f"{fname}_"
+            functions[id(prim)] = fname
+            namespace[fname] = prim.forward
+        name = _identifier(f"{scope}_{prim.name}") if scope else _identifier(prim.name)
+        name = f"{name}_{next(counter)}"
+        reads = [names[id(a)] for a in args if id(a) in names]
+        arg_text = [ref(a) for a in args]
+        for key, value in params.items():
+            if not key.isidentifier():
+                raise JitError(f"jit: a parameter of {prim.name!r} is not a Python name")
+            arg_text.append(f"{key}={ref(value)}")
+        names[id(out)] = name
+        lines.append((f"{name} = {functions[id(prim)]}({', '.join(arg_text)})", reads, order))
+    results = [ref(o) for o in outputs]
+    # delete every array right after its last use (outputs and arguments excepted)
+    last_use: dict[str, int] = {}
+    for i, (_, reads, _) in enumerate(lines):
+        for r in reads:
+            last_use[r] = i
+    keep = set(results) | {f"arg{n}" for n in range(len(inputs))}
+    body = []
+    for i, (text, _, order) in enumerate(lines):
+        body.append(f"    {text}  # order {order}")
+        dead = sorted(r for r, last in last_use.items() if last == i and r not in keep)
+        if dead:
+            body.append(f"    del {', '.join(dead)}")
+    params = ", ".join(f"arg{n}" for n in range(len(inputs)))
+    source = "\n".join([f"def program({params}):", *body,
+                        f"    return ({''.join(r + ', ' for r in results)})", ""])
+    namespace["const"] = constants
+    return source, namespace
+
+
+# ---------------------------------------------------------------- tm.jit
+def _is_array(x: Any) -> bool:
+    return isinstance(x, np.ndarray) or (isinstance(x, Tensor) and x.node is None)
+
+
+def _perturbed(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    out = []
+    for a in arrays:
+        if a.dtype.kind != "f" or a.size == 0:
+            out.append(a)
+            continue
+        scale = float(np.std(a)) + 0.1 * float(np.mean(np.abs(a))) + 1e-3
+        out.append((a + scale * rng.standard_normal(a.shape)).astype(a.dtype))
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, Tensor):
+        a = a._value
+    if isinstance(b, Tensor):
+        b = b._value
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(
+        a, b, equal_nan=a.dtype.kind in "fc")
+
+
+class _Jitted:
+    def __init__(self, f: Callable, static_argnums: tuple, static_argnames: tuple) -> None:
+        self.f, self.static_argnums, self.static_argnames = f, static_argnums, static_argnames
+        self.programs: dict[Any, Program] = {}
+        functools.update_wrapper(self, f)
+
+    def _split(self, args: tuple, kwargs: dict):
+        """(array leaves, a function of those leaves that calls f, the cache key)."""
+        static = {i for i in self.static_argnums}
+        dynamic = [(i, a) for i, a in enumerate(args) if i not in static]
+        dyn_kw = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+        leaves, treedef = flatten(([a for _, a in dynamic], dyn_kw))
+        arrays, layout, fixed = [], [], []
+        for leaf in leaves:
+            if _is_array(leaf):
+                value = leaf._value if isinstance(leaf, Tensor) else leaf
+                arrays.append(value)
+                layout.append((value.shape, value.dtype.str))
+            else:
+                fixed.append(leaf)  # numbers and the like are part of the key
+        static_values = ([(i, args[i]) for i in sorted(static) if i < len(args)],
+                         sorted((k, v) for k, v in kwargs.items() if k in self.static_argnames))
+        try:
+            key = (treedef, tuple(layout), repr(fixed), repr(static_values), len(args))
+        except Exception:  # noqa: BLE001
+            key = None
+
+        def call(array_values: list[np.ndarray]) -> Any:
+            values = iter(array_values)
+            new_leaves = [Tensor._make(next(values), None) if _is_array(leaf) else leaf
+                          for leaf in leaves]
+            dyn_args, dyn_kwargs = unflatten(treedef, new_leaves)
+            full = list(args)
+            for (i, _), a in zip(dynamic, dyn_args, strict=True):
+                full[i] = a
+            return self.f(*full, **{**kwargs, **dyn_kwargs})
+
+        return arrays, call, key
+
+    def lower(self, *args: Any, **kwargs: Any) -> Program:
+        """The program for these arguments (recorded now if it is not cached yet)."""
+        arrays, call, key = self._split(args, kwargs)
+        program = self.programs.get(key) if key is not None else None
+        if program is None:
+            program = self._compile(arrays, call)
+            if key is not None:
+                self.programs[key] = program
+        return program
+
+    def _compile(self, arrays: list[np.ndarray], call: Callable) -> Program:
+        rec = _Recorder(arrays)
+        with recording.set(jit=rec):
+            result = call(arrays)
+        out_leaves, out_tree = flatten(result)
+        kinds = ["tensor" if isinstance(o, Tensor) else "value" for o in out_leaves]
+        values = [o._value if isinstance(o, Tensor) else o for o in out_leaves]
+        for o in out_leaves:
+            if isinstance(o, Tensor) and o.node is not None:
+                raise JitError("jit: the function returned a tensor that is being "
+                               "differentiated; return values, or jit the gradient itself")
+        source, namespace = _generate(rec, arrays, values)
+        program = Program(source, namespace, out_tree, kinds)
+        self._verify(program, arrays, call)
+        return program
+
+    def _verify(self, program: Program, arrays: list[np.ndarray], call: Callable) -> None:
+        """Eager and program agree on other arguments, or the program is refused."""
+        other = _perturbed(arrays, np.random.default_rng(12345))
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            try:
+                expected = flatten(call(other))[0]
+            except Exception:  # noqa: BLE001  (the eager function fails there: nothing to check)
+                return
+            got = flatten(program(other))[0]
+        if len(got) != len(expected) or not all(
+                _same(a, b) for a, b in zip(got, expected, strict=True)):
+            raise JitError(
+                "jit: the recorded program differs from the function on other arguments: the "
+                "function computes on its arguments' values outside tinymeta ops (numpy on raw "
+                "values), or its control flow depends on them. Use tinymeta ops, or make those "
+                "arguments static (tm.jit(f, static_argnums=...)); run it without jit meanwhile")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        traced = any(isinstance(x, Tensor) and x.node is not None
+                     for x in flatten((args, kwargs))[0])
+        if traced or recording.jit is not None:
+            return self.f(*args, **kwargs)  # differentiated, or inside another recording
+        arrays, call, key = self._split(args, kwargs)
+        program = self.programs.get(key) if key is not None else None
+        if program is None:
+            program = self._compile(arrays, call)
+            if key is not None:
+                self.programs[key] = program
+            else:
+                return call(arrays)
+        return program(arrays)
+
+
+def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
+        static_argnames: str | tuple[str, ...] = ()) -> Callable:
+    """Compile ``f`` into straight-line numpy per argument key (see the module docstring).
+
+    ``static_argnums`` / ``static_argnames``: arguments whose *values* key the cache
+    (numbers, strings, flags). Array arguments are keyed by shape and dtype only;
+    other non-array leaves (Python numbers) by value.
+    """
+    if not callable(f):
+        raise TypeError(f"jit: expected a function, got {type(f).__name__}")
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+    return _Jitted(f, nums, names)
