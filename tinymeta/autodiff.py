@@ -83,7 +83,7 @@ def observe(callback: Callable[..., None]):
     backward pass a transform (``grad``, ``vjp``, ...) runs inside the block is recorded
     so that it can be seen.
     """
-    return recording.set(observers=[*recording.observers, callback])
+    return recording.set(observers=(*recording.observers, callback))
 
 
 # ---------------------------------------------------------------- the backward pass

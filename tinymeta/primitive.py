@@ -1,29 +1,21 @@
 """Primitive: a numpy function plus one vector-Jacobian-product rule per argument.
 
-Every differentiable operation in tinymeta is a ``Primitive``. Calling one
-
-1. runs the numpy forward on the arguments' values;
-2. if some argument requires grad (and recording is on), records a ``Node``
-   that remembers the primitive, its inputs' nodes and the values its rules
-   read; the result is a tensor with that node, otherwise a constant.
+Every differentiable operation in tinymeta is a ``Primitive``. Calling one runs
+the numpy forward on the arguments' values and, if some argument requires grad
+(and recording is on), records a ``Node``: the primitive, its inputs' nodes and
+the values its rules read. The result is a tensor with that node, else a constant.
 
 A VJP rule answers: given the cotangent ``g`` of the output, what is the
-cotangent of argument i? Its signature is ``rule(g, ans, *args, **params)``:
-``ans`` is the output and ``args`` the arguments, as tensors that carry their
-nodes, so that the ops a rule runs can themselves be recorded. Rules are
-written with tinymeta ops, never raw numpy on tensors. That single rule is
-what makes gradients differentiable to any order: a recorded backward pass is
-a graph like any other.
+cotangent of argument i? Its signature is ``rule(g, ans, *args, **params)``, with
+``ans`` and ``args`` as tensors that carry their nodes, so that the ops a rule runs
+are recorded too. Rules are written with tinymeta ops, never raw numpy on
+tensors: that single rule makes gradients differentiable to any order, since a
+recorded backward pass is a graph like any other. A backward pass nobody will
+differentiate runs the same rules on bare numpy (``recording.numpy_only``), so a
+first-order gradient costs little more than hand-written numpy.
 
-A backward pass that nobody will differentiate runs the same rules on bare
-numpy arrays instead (``recording.numpy_only``): every primitive then simply
-calls its numpy forward, so a first-order gradient costs little more than
-hand-written numpy.
-
-One declaration per op
-----------------------
-``@primitive(rule_0, rule_1, ..., saves=...)`` over the numpy forward is the
-whole declaration, as autograd's ``defvjp`` right under its primitive:
+One declaration per op: ``Primitive(name, forward).defvjp(rule_0, ..., saves=...)``,
+or the decorator ``@primitive(rule_0, ..., saves=...)`` over the forward:
 
     @primitive(lambda g, ans, x, y: unbroadcast(g * y, shape_of(x)),
                lambda g, ans, x, y: unbroadcast(g * x, shape_of(y)),
@@ -32,10 +24,11 @@ whole declaration, as autograd's ``defvjp`` right under its primitive:
         return np.multiply(x, y)
 
 Positional arguments are the differentiable ones (one rule each); keyword
-arguments are static parameters, handed to every rule. ``saves`` declares per
-rule which values it reads (argument positions and "ans"): the node keeps
-exactly those, and hands the rule an ``Unsaved`` (shape and dtype) for the
-rest. Left out, every value is kept, which is always safe.
+arguments are static parameters, handed to every rule. ``saves`` says per rule
+which values it reads (argument positions and "ans"): the node keeps exactly
+those and hands the rule an ``Unsaved`` (shape and dtype) for the rest; left out,
+every value is kept. ``defvjp()`` with no rules declares no derivative at all (a
+comparison, a mask): such a primitive's results are constants.
 """
 
 from __future__ import annotations

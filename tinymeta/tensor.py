@@ -27,16 +27,15 @@ only depends on older nodes), and its derivative ``order``: 0 for the forward
 pass, 1 + the order of the node whose VJP rule made it for nodes a recorded
 backward pass creates (MAML's inner gradient has order 1).
 
-The switches that decide what is recorded live in ``recording`` below, the
-one place for them. This module knows no ops: the operators (``+``, ``@``, …)
-and methods (``.sum()``) are attached by ``tinymeta.ops``, ``backward`` by
-``tinymeta.autodiff``.
+The switches that decide what is recorded live in ``recording`` below. This
+module knows no ops: operators (``+``, ``@``) and methods (``.sum()``) are
+attached by ``tinymeta.ops``, ``backward`` by ``tinymeta.autodiff``.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,30 +48,17 @@ __all__ = ["Tensor", "Node", "Unsaved", "constant", "name_scope", "no_grad", "is
 
 
 class Recording:
-    """The recording switches (tinymeta is single-threaded by design).
+    """The recording switches, in one place (tinymeta is single-threaded by design)."""
 
-    enabled        ops whose inputs require grad record nodes (off: ``no_grad``)
-    numpy_only     a backward pass nobody will differentiate is running: primitives
-                   take and return bare numpy arrays, nothing is recorded
-    order, rule_of while a recorded backward pass runs a VJP rule: the order of the
-                   nodes it makes, and the node whose rule it is
-    scope          the current ``name_scope`` path ("inner step 1/query")
-    observers      callbacks told of every op (``tm.observe``: how pictures are made)
-    check_nans     raise at the first nan/inf (``tm.debug_nans``)
-    backward_nodes how many nodes recorded backward passes have made (for teaching)
-    jit            the ``tm.jit`` recorder while a function is being compiled, else None
-    """
-
-    def __init__(self) -> None:
-        self.enabled = True
-        self.numpy_only = False
-        self.order = 0
-        self.rule_of: Node | None = None
-        self.scope = ""
-        self.observers: list[Callable[..., None]] = []
-        self.check_nans = False
-        self.backward_nodes = 0
-        self.jit: Any = None
+    enabled = True  # ops whose inputs require grad record nodes (off: ``no_grad``)
+    numpy_only = False  # a backward pass nobody differentiates: primitives take and give numpy
+    order = 0  # while a recorded backward pass runs a VJP rule: the order of what it makes,
+    rule_of: Node | None = None  # ... and the node whose rule it is
+    scope = ""  # the current ``name_scope`` path ("inner step 1/query")
+    observers: tuple = ()  # callbacks told of every op (``tm.observe``: how pictures are made)
+    check_nans = False  # raise at the first nan or inf (``tm.debug_nans``)
+    backward_nodes = 0  # how many nodes recorded backward passes have made (for teaching)
+    jit: Any = None  # the ``tm.jit`` recorder while a function is being compiled
 
     @contextmanager
     def set(self, **values: Any) -> Iterator[None]:
@@ -184,7 +170,7 @@ class Tensor:
             raise TypeError(f"tensor: requires_grad=True needs a floating dtype, got "
                             f"{array.dtype}; pass dtype=np.float64 (or float32)")
         self._value = _readonly(array)
-        self.node = _leaf_node(array) if requires_grad else None
+        self.node = leaf_of(self._value).node if requires_grad else None
         self.name = name
 
     @classmethod
@@ -293,13 +279,9 @@ def constant(value: Any) -> Tensor:
     return Tensor._make(value if type(value) is np.ndarray else np.asarray(value), None)
 
 
-def _leaf_node(value: np.ndarray) -> Node:
-    return Node(None, (), (), None, {}, value.shape, value.dtype)
-
-
 def leaf_of(value: np.ndarray) -> Tensor:
-    """A new leaf over a value the engine owns (read-only: no copy needed)."""
-    return Tensor._make(value, _leaf_node(value))
+    """A new leaf (a node without inputs) over a value the engine owns: no copy."""
+    return Tensor._make(value, Node(None, (), (), None, {}, value.shape, value.dtype))
 
 
 def is_tensor(x: Any) -> bool:
