@@ -48,7 +48,6 @@ generated source other than as a sanitised identifier.
 from __future__ import annotations
 
 import functools
-import itertools
 import re
 import warnings
 from collections.abc import Callable
@@ -156,7 +155,7 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
     namespace: dict[str, Any] = {}
     constants: list[Any] = []
     functions: dict[int, str] = {}
-    counter = itertools.count()
+    count: dict[str, int] = {}
     lines: list[tuple[str, list[str], int]] = []  # (text, names it reads, order)
 
     def ref(x: Any) -> str:
@@ -180,8 +179,9 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
                 fname = f"{fname}_"
             functions[id(prim)] = fname
             namespace[fname] = prim.forward
-        name = _identifier(f"{scope}_{prim.name}") if scope else _identifier(prim.name)
-        name = f"{name}_{next(counter)}"
+        base = _identifier(f"{scope}_{prim.name}") if scope else _identifier(prim.name)
+        count[base] = count.get(base, 0) + 1  # numbered per scope and op: stable in diffs
+        name = f"{base}_{count[base]}"
         reads = [names[id(a)] for a in args if id(a) in names]
         arg_text = [ref(a) for a in args]
         for key, value in params.items():

@@ -38,7 +38,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tinymeta.cli import evaluate, graph, train
+from tinymeta.cli import evaluate, graph, program, train
 from tinymeta.cli.argtypes import positive_int
 from tinymeta.cli.checks import UsageError
 
@@ -94,6 +94,7 @@ command("evaluate", evaluate.HELP, evaluate.arguments)(evaluate.run)
 # graph.py imports tinymeta.viz (and graphviz) only when graph or explain runs
 command("graph", graph.GRAPH_HELP, graph.graph_arguments)(graph.graph)
 command("explain", graph.EXPLAIN_HELP, graph.explain_arguments)(graph.explain)
+command("program", program.HELP, program.arguments)(program.run)
 
 
 # ---------------------------------------------------------------- entry point
