@@ -81,6 +81,10 @@ def arguments(p: argparse.ArgumentParser) -> None:
                        help=f"{text} (default: {_shown(getattr(defaults, field))})")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), default=None,
                    help=f"the hidden layers' nonlinearity (default: {defaults.activation})")
+    p.add_argument("--no-jit", action="store_true",
+                   help="compute each meta-gradient with the eager engine instead of the "
+                        "program tm.jit records (the same numbers, about half as fast; for "
+                        "comparison and debugging)")
     p.add_argument("--dtype", choices=DTYPES, default=None,
                    help=f"floating-point type of the parameters and tasks; float32 is about "
                         f"1.5x faster (default: {defaults.dtype})")
@@ -265,7 +269,7 @@ def _train(out: Path, state: Any, args: argparse.Namespace) -> int:
         callback, close = _progress(config.iterations, state.iteration, config.algo,
                                     not args.no_progress)
         try:
-            finished = advance(state, callback, saver, stop.requested)
+            finished = advance(state, callback, saver, stop.requested, jit=not args.no_jit)
         finally:
             close()
         if not finished:

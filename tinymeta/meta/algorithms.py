@@ -160,24 +160,40 @@ def _reptile(
 
 def meta_gradient(
     algo: str, meta_params: Any, batch: dict[str, np.ndarray], inner_lr: float = 0.01,
-    steps: int = 1, batched: bool = True, activation: str = "relu",
+    steps: int = 1, batched: bool = True, activation: str = "relu", jit: bool = True,
 ) -> tuple[float, Any]:
     """(meta-loss, meta-gradient) of one meta-batch for ``algo`` in ``ALGORITHMS``.
 
     For Reptile the "loss" is the query loss after adaptation (for monitoring)
-    and the gradient is the Reptile direction.
+    and the gradient is the Reptile direction. With ``jit`` (the default) the
+    objective's ``value_and_grad`` runs as the program ``tm.jit`` records on the first
+    meta-batch of each shape: the same numbers as the eager engine, about twice as
+    fast. Reptile, whose direction is plain numpy, always runs eagerly.
     """
-    if algo in ("maml", "fomaml"):
-        value, g = tm.value_and_grad(maml_objective)(
-            meta_params, batch, inner_lr, steps, algo == "fomaml", batched, activation)
-    elif algo == "metasgd":
-        value, g = tm.value_and_grad(metasgd_objective)(
-            meta_params, batch, steps, batched, activation)
-    elif algo == "pretrain":
-        value, g = tm.value_and_grad(pretrain_objective)(meta_params, batch, activation)
-    elif algo == "reptile":
+    if algo == "reptile":
         g, value = _reptile(meta_params, batch, inner_lr, steps, batched, activation)
+        return float(value), tree_map(_value, g)
+    if algo in ("maml", "fomaml"):
+        objective, args = maml_objective, (inner_lr, steps, algo == "fomaml", batched, activation)
+    elif algo == "metasgd":
+        objective, args = metasgd_objective, (steps, batched, activation)
+    elif algo == "pretrain":
+        objective, args = pretrain_objective, (activation,)
     else:
         raise ValueError(f"meta_gradient: unknown algorithm {algo!r}; choose one of "
                          f"{', '.join(ALGORITHMS)}")
+    value_and_grad = _compiled(objective, len(args)) if jit else tm.value_and_grad(objective)
+    value, g = value_and_grad(meta_params, batch, *args)
     return float(value), tree_map(_value, g)
+
+
+_COMPILED: dict[Callable, Any] = {}
+
+
+def _compiled(objective: Callable, settings: int) -> Any:
+    """``tm.jit(tm.value_and_grad(objective))``, its settings (after θ and the batch) static;
+    one per objective, so that its programs are cached across meta-batches."""
+    if objective not in _COMPILED:
+        _COMPILED[objective] = tm.jit(tm.value_and_grad(objective),
+                                      static_argnums=tuple(range(2, 2 + settings)))
+    return _COMPILED[objective]

@@ -155,9 +155,11 @@ class TrainState:
 def advance(
     state: TrainState, callback: Callable[[int, float], None] | None = None,
     checkpoint: Callable[[TrainState], None] | None = None,
-    stop: Callable[[], bool] | None = None,
+    stop: Callable[[], bool] | None = None, jit: bool = True,
 ) -> bool:
     """Run ``state`` on to ``state.config.iterations``; return whether it got there.
+
+    ``jit``: compute each meta-gradient with ``tm.jit`` (the same numbers, faster).
 
     After each iteration: ``callback(iteration, loss)``, then ``checkpoint(state)``,
     then, if ``stop()`` is true, return early (``state`` is then consistent and
@@ -170,7 +172,7 @@ def advance(
     for it in range(state.iteration, config.iterations):
         batch = tasks.sample(config.meta_batch, config.shots, rng=state.rng, dtype=dtype)
         loss, g = meta_gradient(config.algo, state.meta_params, batch, config.inner_lr,
-                                config.inner_steps, config.batched, config.activation)
+                                config.inner_steps, config.batched, config.activation, jit)
         state.meta_params = state.optimizer.step(state.meta_params, g)
         state.losses[it] = loss
         state.iteration = it + 1
