@@ -63,6 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOOR = "numpy floor"
 BATCHED, LOOP = "tinymeta batched", "tinymeta task loop"
 PLAIN = "tinymeta plain user code"  # batched, written with @, **, relu and mean
+JIT, JIT_LOOP = "tinymeta jit", "tinymeta jit task loop"  # tm.jit of the batched / loop forms
 TOLERANCE = {np.float64: 1e-10, np.float32: 1e-4}
 
 
@@ -186,6 +187,7 @@ class Suite:
         self.failures: list[str] = []
         self.maml: dict[tuple, dict[str, float]] = {}  # (algo, k, dtype) -> name -> seconds
         self.compile: dict[tuple, float] = {}  # (algo, k, dtype) -> JAX first call, seconds
+        self.jit_compile: dict[tuple, float] = {}  # (algo, k, dtype) -> tm.jit first call
         self.chain: dict[str, float] = {}
         self.mlp: dict[str, float] = {}
         self.memory: dict[tuple, int] = {}  # (method, name, algo, k) -> bytes
@@ -230,7 +232,16 @@ class Suite:
                         PLAIN: lambda p=params, b=batch, k=k, fo=fo: plain_value_and_grad(
                             p, b, s.inner_lr, k, fo),
                     }
-                    outs = {FLOOR: lambda o: o, BATCHED: _tm_out, LOOP: _tm_out, PLAIN: _tm_out}
+                    outs = {FLOOR: lambda o: o, BATCHED: _tm_out, LOOP: _tm_out, PLAIN: _tm_out,
+                            JIT: _tm_out, JIT_LOOP: _tm_out}
+                    for name, batched in ((JIT, True), (JIT_LOOP, False)):
+                        jitted = tm.jit(value_and_grad, static_argnums=(2, 3, 4, 5))
+                        start = time.perf_counter()
+                        jitted(params, batch, s.inner_lr, k, fo, batched)  # record + generate
+                        if batched:
+                            self.jit_compile[algo, k, dtype] = time.perf_counter() - start
+                        fns[name] = lambda p=params, b=batch, k=k, fo=fo, j=jitted, bt=batched: j(
+                            p, b, s.inner_lr, k, fo, bt)
                     for name in self.peers:
                         if name in peers.MAML_BUILDERS:
                             start = time.perf_counter()
@@ -413,7 +424,8 @@ def _cell(t: float | None, floor: float) -> str:
 
 def markdown(suite: Suite, setup: Setup, info: dict, load: tuple, command: str,
              elapsed: float) -> str:
-    names = [FLOOR, BATCHED, PLAIN, LOOP, *(p for p in suite.peers if p in peers.MAML_BUILDERS)]
+    names = [FLOOR, JIT, BATCHED, PLAIN, JIT_LOOP, LOOP,
+             *(p for p in suite.peers if p in peers.MAML_BUILDERS)]
     arch = "→".join(map(str, setup.sizes))
     date = datetime.date.today().isoformat()
     lines = [
@@ -458,7 +470,9 @@ def markdown(suite: Suite, setup: Setup, info: dict, load: tuple, command: str,
         "- numpy floor: `benchmarks/maml_floor.py`, forward, backward and HVPs by hand, "
         "batched over tasks;",
         "- tinymeta batched / task loop: `tm.value_and_grad(maml_objective)` with "
-        "`batched=True` / `False`;",
+        "`batched=True` / `False`, on the eager engine;",
+        "- tinymeta jit (task loop): the same function under `tm.jit`, after its first call "
+        "(which records and generates the program: times below, next to JAX's compile);",
         "- torch: eager, `torch.autograd.grad(create_graph=True)`, batched with `bmm`, one "
         "intra-op thread by default (`--torch-threads`): the tensors are too small to gain "
         "from threads, and with 2 threads on this busy 2-core machine torch ran 3–30× slower, "
@@ -480,16 +494,18 @@ def markdown(suite: Suite, setup: Setup, info: dict, load: tuple, command: str,
         cells = [_cell(times.get(n), floor) for n in names]
         lines.append(f"| {algo.upper()} | {k} | {np.dtype(dtype).name} | " + " | ".join(cells)
                      + " |")
-    if suite.compile:
+    if suite.jit_compile:
         lines += [
             "",
-            "JAX's first call (tracing, XLA compilation and one run), paid once per shape, "
-            "dtype and k:",
+            "The first call, paid once per shape, dtype and k: tinymeta jit's records the "
+            "function, generates the program and checks it against the eager engine on "
+            "other arguments; JAX's traces, compiles with XLA and runs:",
             "",
-            "| algorithm | k | dtype | first call |",
-            "|---|---|---|---|",
-            *(f"| {a.upper()} | {k} | {np.dtype(d).name} | {t:.2f} s |"
-              for (a, k, d), t in suite.compile.items()),
+            "| algorithm | k | dtype | tinymeta jit | jax |",
+            "|---|---|---|---|---|",
+            *(f"| {a.upper()} | {k} | {np.dtype(d).name} | {1e3 * t:.0f} ms | "
+              + (f"{suite.compile[a, k, d]:.2f} s |" if (a, k, d) in suite.compile else "— |")
+              for (a, k, d), t in suite.jit_compile.items()),
         ]
 
     n = setup.chain
