@@ -264,3 +264,14 @@ def test_one_parameter_example_prints_the_page_table():
     from tinymeta.meta.report import one_parameter_text
 
     assert one_parameter_text() in done.stdout and one_parameter_text() in _page()
+
+
+def test_program_diff_on_the_fomaml_page_is_current():
+    """docs/what-fomaml-drops.md's MAML | FOMAML program diff is what tm.jit generates."""
+    import subprocess
+    import sys
+
+    script = ROOT / "scripts" / "make_program_diff.py"
+    result = subprocess.run([sys.executable, str(script), "--check"], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
