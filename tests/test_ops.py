@@ -12,6 +12,7 @@ central differences are valid.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -789,6 +790,10 @@ def _distinct(shape):
     return lambda rng: draw(rng, "distinct", shape)
 
 
+def _select_by(compare, x, y):
+    return tm.where(compare(x, y), x, y)
+
+
 # name: (function of the inputs, input makers). Every public op has a row (checked below),
 # so adding an op is its declaration plus one row here.
 EVERY_OP = {
@@ -842,6 +847,10 @@ EVERY_OP = {
     "sum_to_shape": (lambda x: tm.sum_to_shape(x, shape=(3,)), [_pos((2, 3))]),
     "swapaxes": (lambda x: tm.swapaxes(x, 0, 1), [_pos((2, 3))]),
     "transpose": (tm.transpose, [_pos((2, 3))]),
+    # comparisons: constant masks (no derivative), here selecting between x and y
+    **{name: (functools.partial(_select_by, getattr(tm, name)),
+              [lambda r: np.array([0.1, 2.0, 0.7]), lambda r: np.array([1.0, 0.5, 0.3])])
+       for name in ("greater", "greater_equal", "less", "less_equal", "equal", "not_equal")},
     # transcendental.py
     "sinh": (tm.sinh, [_pos((3,))]),
     "cosh": (tm.cosh, [_pos((3,))]),

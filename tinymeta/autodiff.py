@@ -169,9 +169,9 @@ def backward(schedule: list, seeds: dict[Node, Any], record: bool,
                 continue
             ans, args = _rule_inputs(node, record)
             recording.order, recording.rule_of = node.order + 1, node
-            rule_of_argument = node.primitive.rule
+            recording.jit and recording.jit.rule(node.primitive)  # may tm.jit record it?
             for i in edges:
-                rule = rule_of_argument(i)
+                rule = node.primitive.rule(i)
                 if rule is None:
                     raise NotImplementedError(
                         f"the primitive {node.op!r} has no VJP rule for its argument {i}, "

@@ -37,7 +37,8 @@ through recorded primitives. So while recording:
   instead of returning a program frozen on the first call's data.
 
 Python side effects of ``f`` (a ``print``, appending to an outer list) happen
-once, while recording, and never when the program runs. Arguments that are
+only on the first call of each key (twice: once recording, once more for the
+check), never when the program runs. Arguments that are
 themselves being differentiated (``tm.grad(tm.jit(f))``) and calls made while
 another ``jit`` is recording run ``f`` eagerly.
 
@@ -48,9 +49,12 @@ generated source other than as a sanitised identifier.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
+import traceback
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,6 +81,13 @@ class _Recorder:
         self.calls: list[tuple] = []  # (primitive, args, params, out, scope, order)
         self.alive: list[Any] = list(inputs)  # every value seen: their ids stay unique
         self.derived = {id(v) for v in inputs}  # ids of values computed from the arguments
+        self.untraceable: set[str] = set()  # primitives whose rules compute outside ops
+
+    def rule(self, prim: Any) -> None:
+        """A backward pass runs ``prim``'s VJP rules: only audited ones compute nothing
+        outside primitives (a mask from raw values would be frozen into the program)."""
+        if prim not in traceable() and not getattr(prim, "traceable", False):
+            self.untraceable.add(prim.name)  # a user's own: traceable = True if it is
 
     def call(self, prim: Any, args: Any, params: dict, out: np.ndarray) -> None:
         args = tuple(args)
@@ -88,13 +99,51 @@ class _Recorder:
         if any(id(a) in self.derived for a in args):
             self.derived.add(id(out))
 
+    def reads(self, value: Any, op: str) -> None:
+        """An op is about to compute on ``value``'s numbers outside any primitive."""
+        if id(value) in self.derived:
+            raise JitError(f"jit: {op} computes with numpy on values that depend on the "
+                           f"arguments{_user_line()}; a program would freeze them on this "
+                           f"first call's data. Run this function without jit")
+
     def concrete(self, t: Tensor, what: str) -> None:
         if id(t._value) in self.derived:
             raise ConcretizationError(
                 f"{what} of a value that depends on the arguments of a function being "
-                f"compiled by tm.jit (shape {t.shape}, made by {t.op}): the program would "
+                f"compiled by tm.jit (shape {t.shape}){_user_line()}: the program would "
                 f"freeze the value of this first call. Compute with tinymeta ops, or make the "
                 f"argument it comes from static (tm.jit(f, static_argnums=...))")
+
+
+def _user_line() -> str:
+    """ ", at file.py:12" for the innermost frame outside tinymeta (where the user read)."""
+    package = str(Path(__file__).resolve().parent)
+    for frame in reversed(traceback.extract_stack()):
+        if not str(Path(frame.filename).resolve()).startswith(package):
+            return f", at {frame.filename}:{frame.lineno}"
+    return ""
+
+
+@functools.cache
+def traceable() -> frozenset:
+    """The primitives whose VJP rules compute only with primitives (audited by hand): the
+    programs of functions that differentiate through them are right for any argument."""
+    from tinymeta import ops
+    from tinymeta.autodiff import _identity
+
+    e, s, r = ops.elementwise, ops.shape, ops.reductions
+    names = [
+        (e, "add subtract multiply divide negative power exp log log1p expm1 sin cos tanh "
+            "sigmoid relu sqrt square abs sign maximum minimum _where greater greater_equal "
+            "less less_equal equal not_equal positive"),
+        (s, "_reshape _transpose _broadcast_to sum_to_shape _getitem scatter_add "
+            "_concatenate _stack astype"),
+        (r, "_sum _mean _logsumexp"), (ops.linalg, "matmul _linear"), (ops.losses, "_mse"),
+        (ops.transcendental, "sinh cosh arcsin arccos arctan arcsinh arccosh arctanh log2 "
+                             "log10 exp2"),
+        (ops.rounding, "floor ceil rint"),
+    ]
+    return frozenset([_identity, *(getattr(m, n) for m, text in names for n in text.split())])
 
 
 # ---------------------------------------------------------------- the program
@@ -109,7 +158,9 @@ class Program:
         self.out_tree, self.out_kinds = out_tree, out_kinds
 
     def __call__(self, arrays: list[np.ndarray]) -> Any:
-        leaves = self.run(*arrays)
+        # a result that is (a view of) an argument is copied: the caller may change it
+        leaves = [v.copy() if isinstance(v, np.ndarray) and (
+            v.base is not None or any(v is a for a in arrays)) else v for v in self.run(*arrays)]
         return unflatten(self.out_tree, [Tensor._make(v, None) if kind == "tensor" else v
                                          for v, kind in zip(leaves, self.out_kinds,
                                                             strict=True)])
@@ -173,9 +224,9 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
                 np.shape(args[0]) == out.shape:
             names[id(out)] = names[id(args[0])]  # a reshape to the same shape: an alias
             continue
-        if id(prim) not in functions:
-            fname = _identifier(prim.name)
-            while fname in namespace or fname in ("const", "program"):
+        if id(prim) not in functions:  # never a keyword, argN, const or a value's name
+            fname = f"{_identifier(prim.name)}_op"
+            while fname in namespace:
                 fname = f"{fname}_"
             functions[id(prim)] = fname
             namespace[fname] = prim.forward
@@ -211,6 +262,19 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
 
 
 # ---------------------------------------------------------------- tm.jit
+def _key_of(value: Any) -> Any:
+    """A hashable key for a static value; an array by its bytes (repr() elides them)."""
+    if isinstance(value, np.ndarray):
+        return ("array", value.shape, value.dtype.str,
+                hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest())
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, *(_key_of(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", *((repr(k), _key_of(v)) for k, v in value.items()))
+    hash(value)  # TypeError for what cannot key a cache
+    return (type(value).__name__, value)
+
+
 def _is_array(x: Any) -> bool:
     return isinstance(x, np.ndarray) or (isinstance(x, Tensor) and x.node is None)
 
@@ -259,8 +323,9 @@ class _Jitted:
         static_values = ([(i, args[i]) for i in sorted(static) if i < len(args)],
                          sorted((k, v) for k, v in kwargs.items() if k in self.static_argnames))
         try:
-            key = (treedef, tuple(layout), repr(fixed), repr(static_values), len(args))
-        except Exception:  # noqa: BLE001
+            key = (treedef, tuple(layout), _key_of(fixed), _key_of(static_values), len(args))
+            hash(key)
+        except TypeError:  # something unhashable we cannot key on: run eagerly
             key = None
 
         def call(array_values: list[np.ndarray]) -> Any:
@@ -289,6 +354,11 @@ class _Jitted:
         rec = _Recorder(arrays)
         with recording.set(jit=rec):
             result = call(arrays)
+        if rec.untraceable:
+            raise JitError(
+                f"jit: the VJP rules of {', '.join(sorted(rec.untraceable))} compute with "
+                f"numpy on values outside tinymeta ops, which a recorded program would freeze "
+                f"on this first call's data; run this function without jit")
         out_leaves, out_tree = flatten(result)
         kinds = ["tensor" if isinstance(o, Tensor) else "value" for o in out_leaves]
         values = [o._value if isinstance(o, Tensor) else o for o in out_leaves]
@@ -325,13 +395,11 @@ class _Jitted:
         if traced or recording.jit is not None:
             return self.f(*args, **kwargs)  # differentiated, or inside another recording
         arrays, call, key = self._split(args, kwargs)
-        program = self.programs.get(key) if key is not None else None
+        if key is None:
+            return call(arrays)
+        program = self.programs.get(key)
         if program is None:
-            program = self._compile(arrays, call)
-            if key is not None:
-                self.programs[key] = program
-            else:
-                return call(arrays)
+            program = self.programs[key] = self._compile(arrays, call)
         return program(arrays)
 
 

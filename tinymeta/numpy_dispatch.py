@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.tensor import Tensor, constant
+from tinymeta.tensor import Tensor, constant, recording
 
 __all__ = ["install", "supported_numpy_functions"]
 
@@ -67,8 +67,10 @@ def supported_numpy_functions() -> list[str]:
 
 
 def _traced(values: Any) -> bool:
+    """Does a value require grad, or (while tm.jit records) depend on its arguments?"""
     for v in values:
-        if type(v) is Tensor and v.requires_grad:
+        if type(v) is Tensor and (v.requires_grad or (
+                recording.jit is not None and id(v._value) in recording.jit.derived)):
             return True
         if isinstance(v, (list, tuple)) and _traced(v):
             return True
@@ -120,11 +122,12 @@ def _call(name: str, fn: Callable, args: tuple, kwargs: dict) -> Any:
 
 def _array_ufunc(self: Tensor, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any):
     name = ufunc.__name__
-    if method == "__call__" and name in _BOOL_UFUNCS and not kwargs:
-        return constant(ufunc(*(_bare(x) for x in inputs)))
     fn = _registry.get(_ALIASES.get(name, name))
     if method == "__call__" and fn is not None:
         return _call(name, fn, inputs, kwargs)
+    if method == "__call__" and name in _BOOL_UFUNCS and not kwargs and not (
+            recording.jit is not None and _traced(inputs)):  # tm.jit must see every value
+        return constant(ufunc(*(_bare(x) for x in inputs)))
     if method == "reduce" and name in ("add", "maximum", "minimum", "multiply"):
         reduction = _registry.get({"add": "sum", "maximum": "max", "minimum": "min",
                                    "multiply": "prod"}[name])

@@ -190,7 +190,7 @@ def _unsaved_of(a: Any) -> Unsaved:
 def _saved(a: Any) -> Any:
     """What a node keeps of a numpy argument a rule reads: a private copy if its caller
     could still change it (a recorded graph must not change)."""
-    if type(a) is np.ndarray and changeable(a):
+    if type(a) is np.ndarray and changeable(a) and recording.jit is None:  # jit: same object
         a = a.copy()
         a.flags.writeable = False
     return a

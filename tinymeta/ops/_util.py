@@ -12,6 +12,7 @@ from tinymeta.tensor import (  # Unsaved: the ops import it from here
     Tensor,
     Unsaved,
     holds_traced,
+    recording,
 )
 
 BROADCAST_RULE = (
@@ -38,6 +39,18 @@ def _ones_row(n: int, dtype: np.dtype) -> np.ndarray:
     ones = np.ones((1, n), dtype)
     ones.flags.writeable = False
     return ones
+
+
+def values(x: Any, op: str = "an op") -> Any:
+    """The numpy values of ``x``, for an op that looks at them (a mask, an index, a case).
+
+    While ``tm.jit`` records, reading values that depend on its arguments is refused:
+    a program would freeze them on the first call's data.
+    """
+    v = x._value if type(x) is Tensor else x
+    if recording.jit is not None:
+        recording.jit.reads(v, op)
+    return v
 
 
 def shape_of(x: Any) -> tuple[int, ...]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.ops._util import dtype_of, explain_broadcast, shape_of
+from tinymeta.ops._util import dtype_of, explain_broadcast, shape_of, values
 from tinymeta.ops.shape import unbroadcast
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
@@ -26,12 +26,12 @@ from tinymeta.tensor import Tensor
 __all__ = [
     "add", "subtract", "multiply", "divide", "power", "negative", "maximum", "minimum", "where",
     "exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "relu", "sqrt", "abs",
-    "square", "sign",
+    "square", "sign", "greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
 ]
 
 
 def _data(x: Any) -> Any:
-    return x._value if type(x) is Tensor else np.asarray(x)
+    return np.asarray(values(x))
 
 
 def _mask(condition: np.ndarray, like: Any) -> np.ndarray:
@@ -50,6 +50,18 @@ def _bool_mask(condition: np.ndarray) -> np.ndarray:
     condition.flags.writeable = False  # ours alone: a recorded graph need not copy it
     return condition
 
+
+# ---------------------------------------------------------------- comparisons
+# Masks are constants (their derivative is zero almost everywhere), but computing them
+# with a primitive rather than raw numpy keeps them part of the program tm.jit records.
+greater = Primitive("greater", np.greater).defvjp()
+greater_equal = Primitive("greater_equal", np.greater_equal).defvjp()
+less = Primitive("less", np.less).defvjp()
+less_equal = Primitive("less_equal", np.less_equal).defvjp()
+equal = Primitive("equal", np.equal).defvjp()
+not_equal = Primitive("not_equal", np.not_equal).defvjp()
+positive = Primitive("positive_mask", lambda x: np.greater(x, 0),
+                     doc="x > 0, as a constant bool mask (relu's derivative).").defvjp()
 
 # ---------------------------------------------------------------- binary arithmetic
 add = Primitive("add", np.add, explain_broadcast)
@@ -95,10 +107,9 @@ def _power_vjp_base(g, ans, x, y):
             return unbroadcast(g, shape_of(x))
         local = multiply(x, 2.0) if y == 2 else multiply(power(x, y - 1), y)
         return unbroadcast(multiply(g, local), shape_of(x))
-    yd = _data(y)
-    local = multiply(y, power(x, subtract(y, 1.0)))
-    if np.any(yd == 0):  # 0 * 0**-1 would be nan where the exact derivative is 0
-        local = where(yd == 0, 0.0, local)
+    # where y = 0 the exact derivative is 0, not 0 * x**-1 (nan at x = 0); a recorded
+    # mask (equal), not a test on the values, so tm.jit's program is right for any y
+    local = where(equal(y, 0), 0.0, multiply(y, power(x, subtract(y, 1.0))))
     return unbroadcast(multiply(g, local), shape_of(x))
 
 
@@ -107,8 +118,7 @@ def _power_vjp_exponent(g, ans, x, y):
     if isinstance(x, (int, float)) and not isinstance(x, bool):  # a Python base: stay weak
         return unbroadcast(multiply(g, multiply(ans, math.log(x) if x > 0 else 0.0)),
                            shape_of(y))
-    xd = _data(x)
-    safe_x = where(xd > 0, x, 1.0) if np.any(xd <= 0) else x
+    safe_x = where(greater(x, 0), x, 1.0)  # a recorded mask: right under tm.jit too
     return unbroadcast(multiply(g, multiply(log(safe_x), ans)), shape_of(y))
 
 
@@ -123,17 +133,15 @@ def _selector(pick_first: Any, other: bool):
     """VJP of max/min: the winner gets g, a tie splits it evenly (keeps symmetry)."""
 
     def rule(g, ans, x, y):
-        xd, yd = _data(x), _data(y)
-        wins = pick_first(xd, yd) if not other else pick_first(yd, xd)
-        ties = xd == yd
-        m = _mask(wins, g) + 0.5 * _mask(ties, g)
-        return unbroadcast(multiply(g, m), shape_of(y if other else x))
+        wins = pick_first(x, y) if not other else pick_first(y, x)  # recorded masks
+        share = where(wins, g, where(equal(x, y), multiply(g, 0.5), 0.0))
+        return unbroadcast(share, shape_of(y if other else x))
 
     return rule
 
 
-maximum.defvjp(_selector(np.greater, False), _selector(np.greater, True), saves=[{0, 1}, {0, 1}])
-minimum.defvjp(_selector(np.less, False), _selector(np.less, True), saves=[{0, 1}, {0, 1}])
+maximum.defvjp(_selector(greater, False), _selector(greater, True), saves=[{0, 1}, {0, 1}])
+minimum.defvjp(_selector(less, False), _selector(less, True), saves=[{0, 1}, {0, 1}])
 
 
 def _explain_where(name, error, args, params):
@@ -151,24 +159,12 @@ _where.defvjp(
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """numpy.where(condition, x, y); ``condition`` is a (non-differentiable) bool array."""
-    c = condition._value if isinstance(condition, Tensor) else np.asarray(condition)
+    c = condition if isinstance(condition, Tensor) else np.asarray(condition)
     if c.dtype != bool:
         raise TypeError(f"where: condition must be a bool array, got dtype {c.dtype}; "
                         f"compare first, e.g. tm.where(x > 0, x, 0.0)")
-    return _where(c, x, y)
+    return _where(c, x, y)  # a tensor condition stays one: tm.jit follows it
 
-
-# ---------------------------------------------------------------- comparisons
-# Masks are constants (their derivative is zero almost everywhere), but computing them
-# with a primitive rather than raw numpy keeps them part of the program tm.jit records.
-greater = Primitive("greater", np.greater).defvjp()
-greater_equal = Primitive("greater_equal", np.greater_equal).defvjp()
-less = Primitive("less", np.less).defvjp()
-less_equal = Primitive("less_equal", np.less_equal).defvjp()
-equal = Primitive("equal", np.equal).defvjp()
-not_equal = Primitive("not_equal", np.not_equal).defvjp()
-positive = Primitive("positive_mask", lambda x: np.greater(x, 0),
-                     doc="x > 0, as a constant bool mask (relu's derivative).").defvjp()
 
 # ---------------------------------------------------------------- unary
 exp = Primitive("exp", np.exp)
@@ -212,5 +208,5 @@ sigmoid.defvjp(lambda g, ans, x: multiply(g, multiply(ans, subtract(1.0, ans))),
 relu.defvjp(lambda g, ans, x: multiply(g, positive(ans)), saves=[{"ans"}])
 sqrt.defvjp(lambda g, ans, x: divide(multiply(g, 0.5), ans), saves=[{"ans"}])
 square.defvjp(lambda g, ans, x: multiply(g, multiply(2.0, x)), saves=[{0}])
-abs.defvjp(lambda g, ans, x: multiply(g, _mask(np.sign(_data(x)), g)), saves=[{0}])
+abs.defvjp(lambda g, ans, x: multiply(g, sign(x)), saves=[{0}])
 sign.defvjp(lambda g, ans, x: multiply(g, 0.0), saves=[()])

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.ops._util import shape_of
+from tinymeta.ops._util import shape_of, values
 from tinymeta.ops.elementwise import multiply, subtract
 from tinymeta.ops.reductions import log_softmax, mean
 from tinymeta.ops.reductions import sum as _sum
@@ -63,7 +63,7 @@ def cross_entropy(logits: Any, labels: Any) -> Tensor:
     sl = shape_of(logits)
     if len(sl) != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {sl}")
-    lab = labels._value if isinstance(labels, Tensor) else np.asarray(labels)
+    lab = np.asarray(values(labels, "cross_entropy's labels"))
     logp = log_softmax(logits, axis=-1)
     if lab.dtype.kind in "iu":
         if lab.shape != sl[:1]:

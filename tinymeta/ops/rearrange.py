@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from tinymeta.checks import describe
-from tinymeta.ops._util import normalize_axis, shape_of
+from tinymeta.ops._util import normalize_axis, shape_of, values
 from tinymeta.ops.elementwise import _data, add, multiply, where
 from tinymeta.ops.shape import (
     _broadcast_to,
@@ -68,7 +68,7 @@ __all__ = [
 def _int(value: Any, what: str, opname: str) -> int:
     """A Python int from an int-like argument (never a float, never a bool)."""
     if isinstance(value, Tensor):
-        value = value._value
+        value = values(value, "an index argument")
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -79,7 +79,7 @@ def _int(value: Any, what: str, opname: str) -> int:
 def _ints(value: Any, what: str, opname: str) -> tuple[int, ...]:
     """A tuple of Python ints from an int or a sequence (or 1-d array) of ints."""
     if isinstance(value, Tensor):
-        value = value._value
+        value = values(value, "an index argument")
     if isinstance(value, np.ndarray) and value.ndim == 1:
         value = value.tolist() if value.dtype.kind in "iu" else list(value)
     if isinstance(value, (list, tuple)):
@@ -279,7 +279,7 @@ def _split(ary: Any, indices_or_sections: Any, axis: Any, opname: str) -> list[T
     n = shape[ax]
     sections = indices_or_sections
     if isinstance(sections, Tensor):
-        sections = sections._value
+        sections = values(sections, "split")
     if isinstance(sections, (list, tuple)) or (
             isinstance(sections, np.ndarray) and sections.ndim > 0):
         cuts = _ints(sections, "an index in indices_or_sections", opname)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from tinymeta.checks import describe
-from tinymeta.ops._util import BROADCAST_RULE, explain_broadcast, shape_of
+from tinymeta.ops._util import BROADCAST_RULE, explain_broadcast, shape_of, values
 from tinymeta.ops.elementwise import _data, _mask, maximum, minimum, multiply, negative
 from tinymeta.ops.shape import _reshape, unbroadcast
 from tinymeta.primitive import Primitive
@@ -45,7 +45,7 @@ __all__ = [
 def _value(x: Any) -> Any:
     """The number(s) as the forward saw them: a Python number stays a Python number, so a
     quotient computed from it is promoted as the forward's result was (float32 stays)."""
-    return x._value if type(x) is Tensor else x
+    return values(x, "a rounding op")
 
 
 def _constant_like(values: Any, like: Any) -> np.ndarray:

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from tinymeta.checks import describe
-from tinymeta.ops._util import BROADCAST_RULE, add_reduce, normalize_axis, shape_of
+from tinymeta.ops._util import BROADCAST_RULE, add_reduce, normalize_axis, shape_of, values
 from tinymeta.primitive import Primitive
-from tinymeta.tensor import Tensor, holds_traced
+from tinymeta.tensor import Tensor, holds_traced, recording
 
 __all__ = [
     "reshape", "transpose", "swapaxes", "broadcast_to", "sum_to_shape", "getitem",
@@ -196,7 +196,7 @@ def _raw_index(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(_raw_index(i) for i in index)
     if isinstance(index, Tensor):
-        return index._value
+        return values(index, "indexing")
     if isinstance(index, np.ndarray):
         return index.copy()
     if isinstance(index, list):
@@ -310,6 +310,8 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """Make a tensor (``tm.tensor``). Integer/bool data become float64 unless ``dtype`` says
     otherwise; float32 data stays float32. A (nested) list holding traced tensors is
     stacked by recorded ops (``tm.tensor([x, 2 * x])`` keeps its gradient)."""
+    if isinstance(data, Tensor) and recording.jit is not None:
+        recording.jit.concrete(data, "tm.tensor()")  # a copy tm.jit could not follow
     if isinstance(data, (list, tuple)) and holds_traced(data):
         out = pack(data)
         return out if dtype is None or np.dtype(dtype) == out.dtype else astype(out, dtype=dtype)
