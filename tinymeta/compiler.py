@@ -159,8 +159,9 @@ class Program:
 
     def __call__(self, arrays: list[np.ndarray]) -> Any:
         # a result that is (a view of) an argument is copied: the caller may change it
+        given = {id(a) for a in arrays}
         leaves = [v.copy() if isinstance(v, np.ndarray) and (
-            v.base is not None or any(v is a for a in arrays)) else v for v in self.run(*arrays)]
+            v.base is not None or id(v) in given) else v for v in self.run(*arrays)]
         return unflatten(self.out_tree, [Tensor._make(v, None) if kind == "tensor" else v
                                          for v, kind in zip(leaves, self.out_kinds,
                                                             strict=True)])
@@ -205,6 +206,8 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
     names: dict[int, str] = {id(v): f"arg{n}" for n, v in enumerate(inputs)}
     namespace: dict[str, Any] = {}
     constants: list[Any] = []
+    const_of: dict[int, str] = {}
+    computed: dict[str, str] = {}  # call text -> the name of its result (one line each)
     functions: dict[int, str] = {}
     count: dict[str, int] = {}
     lines: list[tuple[str, list[str], int]] = []  # (text, names it reads, order)
@@ -215,8 +218,10 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
         text = _literal(x)
         if text is not None:
             return text
-        constants.append(x)  # computed while recording, or a static value
-        return f"const[{len(constants) - 1}]"
+        if id(x) not in const_of:  # computed while recording, or a static value
+            const_of[id(x)] = f"const[{len(constants)}]"
+            constants.append(x)
+        return const_of[id(x)]
 
     for n in sorted(needed):
         prim, args, params, out, scope, order = rec.calls[n]
@@ -239,8 +244,12 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
             if not key.isidentifier():
                 raise JitError(f"jit: a parameter of {prim.name!r} is not a Python name")
             arg_text.append(f"{key}={ref(value)}")
-        names[id(out)] = name
-        lines.append((f"{name} = {functions[id(prim)]}({', '.join(arg_text)})", reads, order))
+        call = f"{functions[id(prim)]}({', '.join(arg_text)})"
+        if call in computed:  # the same call on the same values: reuse its result
+            names[id(out)] = computed[call]
+            continue
+        names[id(out)] = computed[call] = name
+        lines.append((f"{name} = {call}", reads, order))
     results = [ref(o) for o in outputs]
     # delete every array right after its last use (outputs and arguments excepted)
     last_use: dict[str, int] = {}
