@@ -1,0 +1,157 @@
+"""Where the runs of a sweep execute: a local pool of processes, or a Dask cluster.
+
+An executor has one job: ``submit(job)`` starts a run somewhere and returns a
+``concurrent.futures.Future`` whose result is the run's outcome (the dict that
+``tinymeta.sweep.worker.run_safely`` returns). The driver waits on those
+futures and knows nothing else about where they run, so adding an engine (Ray:
+``ray.remote(run_safely).remote(...).future()``) is one more small class here.
+
+``LocalPool`` (the default) keeps ``workers`` runs going at once, each in a
+fresh ``python -m tinymeta.sweep.worker`` process that is handed the run as
+JSON. One process per run costs a fraction of a second and buys isolation: a
+process that is killed (by a person, the OOM killer, a crash) takes only its own
+run with it, and the pool starts that run again, up to ``retries`` times; the
+new attempt resumes from the run's last checkpoint.
+
+``DaskCluster`` submits the same function to an existing ``distributed``
+scheduler (``dask-scheduler`` + ``dask-worker``, or any cluster a user already
+has). The scheduler does the retrying there: when a worker dies, its tasks go to
+another worker (up to ``distributed.scheduler.allowed-failures`` times). The
+worker returns the bytes of the run's files, so a cluster without a shared file
+system still brings the results home. ``distributed`` is an optional extra
+(``pip install 'tinymeta[dask]'``), imported only here, only when asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Protocol
+
+__all__ = ["Executor", "LocalPool", "DaskCluster", "ExecutorError", "local_workers"]
+
+
+class ExecutorError(RuntimeError):
+    """An executor that cannot start (no such scheduler, distributed not installed)."""
+
+
+class Executor(Protocol):
+    workers: int  # runs that can go at once
+    description: str  # for the progress line: "a local pool of 2 processes"
+
+    def submit(self, job: dict[str, Any]) -> Future: ...
+
+    def close(self) -> None: ...
+
+
+def local_workers() -> int:
+    """The cores this process may use (a container's or taskset's limit included)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class LocalPool:
+    """``workers`` runs at once, each in its own worker process (see the module docstring)."""
+
+    def __init__(self, workers: int | None = None, retries: int = 2) -> None:
+        self.workers = workers or local_workers()
+        self.retries = retries
+        self.description = (f"a local pool of {self.workers} process"
+                             f"{'es' if self.workers > 1 else ''}")
+        self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="tinymeta-sweep")
+        self._processes: set[subprocess.Popen] = set()
+        # each run is one process; BLAS threads on top would oversubscribe the cores
+        self._env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                     "MKL_NUM_THREADS": "1"}
+
+    def submit(self, job: dict[str, Any]) -> Future:
+        return self._threads.submit(self._run, {**job, "return_files": False})
+
+    def _run(self, job: dict[str, Any]) -> dict[str, Any]:
+        deaths = []
+        for _ in range(self.retries + 1):
+            proc = subprocess.Popen([sys.executable, "-m", "tinymeta.sweep.worker"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=self._env)
+            self._processes.add(proc)
+            try:
+                out, err = proc.communicate(json.dumps(job))
+            finally:
+                self._processes.discard(proc)
+            lines = out.strip().splitlines()
+            if proc.returncode == 0 and lines:
+                return json.loads(lines[-1])
+            deaths.append(_death(proc.returncode, err))
+        return {"name": job["run"]["name"], "key": job["run"]["key"], "status": "failed",
+                "error": f"its worker process died {len(deaths)} times ({deaths[-1]})",
+                "retries": len(deaths)}
+
+    def close(self) -> None:
+        for proc in list(self._processes):  # only our own worker processes
+            proc.kill()
+        self._threads.shutdown(wait=True, cancel_futures=True)
+
+
+def _death(returncode: int, stderr: str) -> str:
+    if returncode < 0:
+        import signal
+
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    last = [line for line in stderr.strip().splitlines() if line.strip()]
+    return f"exit status {returncode}" + (f": {last[-1].strip()}" if last else "")
+
+
+class DaskCluster:
+    """Runs on the Dask ``distributed`` scheduler at ``address`` (see the module docstring)."""
+
+    def __init__(self, address: Any, timeout: float = 10.0) -> None:
+        try:
+            from distributed import Client
+        except ImportError:
+            raise ExecutorError("--dask needs the distributed package: pip install "
+                                "'tinymeta[dask]'") from None
+        try:
+            # a Client accepts an address or a LocalCluster object (the tests pass one)
+            self.client = Client(address, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as error:
+            text = " ".join(str(error).split()) or type(error).__name__
+            raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {text}") \
+                from None
+        info = self.client.scheduler_info()
+        self.workers = max(1, sum(w.get("nthreads", 1) for w in info["workers"].values()))
+        where = getattr(address, "scheduler_address", address)
+        self.description = (f"the Dask cluster at {where} ({len(info['workers'])} workers, "
+                            f"{self.workers} threads)")
+
+    def submit(self, job: dict[str, Any]) -> Future:
+        from distributed import Future as DaskFuture  # noqa: F401 (distributed is there)
+
+        from tinymeta.sweep.worker import run_safely
+
+        dask_future = self.client.submit(
+            run_safely, job["run"], job["directory"], job["checkpoint_every"],
+            job["checkpoint_seconds"], True, key=f"tinymeta-run-{job['run']['name']}-"
+            f"{job['run']['key']}", pure=False)
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+
+        def done(f: Any) -> None:
+            try:
+                future.set_result(f.result())
+            except BaseException as error:  # a run the scheduler gave up on (KilledWorker)
+                future.set_exception(error)
+
+        dask_future.add_done_callback(done)
+        future._dask = dask_future  # type: ignore[attr-defined]  # kept alive with ours
+        return future
+
+    def close(self) -> None:
+        self.client.close()
