@@ -98,21 +98,25 @@ def arguments(p: argparse.ArgumentParser) -> None:
                    help="a .toml or .json sweep spec: [axes], [train], [evaluate], [[override]] "
                         "(see docs/sweeps.md); optional when the axes are given as flags")
     p.add_argument("--out", type=directory, required=True, metavar="DIR",
-                   help="the sweep directory: one subdirectory per run, and the results")
+                   help="the sweep directory: one subdirectory per run, and the results "
+                        "(required: there is no default)")
     axes = p.add_argument_group("axes (each a comma-separated list; replaces the spec's)")
     for flag, field, kind, text in _axis_options():
-        axes.add_argument(flag, type=kind, default=None, dest=f"axis_{field}",
+        axes.add_argument(flag, type=kind, default=None, dest=f"axis_{field}", metavar="LIST",
                           help=f"{text} (default: the spec's, else TrainConfig's)")
     axes.add_argument("--hidden", type=layer_widths, default=None, metavar="WIDTHS",
                       help="hidden layer widths of every run, e.g. 40,40 (default: the "
                            "spec's, else 40,40)")
     ev = p.add_argument_group("evaluation of every run (default: the spec's)")
-    ev.add_argument("--eval-shots", type=positive_int, default=None, help="support points")
+    ev.add_argument("--eval-shots", type=positive_int, default=None,
+                    help="support points (default: the spec's, else 5)")
     ev.add_argument("--eval-steps", type=positive_int_list, default=None,
-                    help="adaptation step counts, e.g. 1,5,10")
-    ev.add_argument("--eval-tasks", type=positive_int, default=None, help="new tasks")
+                    help="adaptation step counts (default: the spec's, else 1,5,10)")
+    ev.add_argument("--eval-tasks", type=positive_int, default=None,
+                    help="new tasks (default: the spec's, else 600)")
     ev.add_argument("--eval-seed", type=non_negative_int, default=None,
-                    help="seed of the evaluation tasks (the same for every run)")
+                    help="seed of the evaluation tasks, the same for every run (default: the "
+                         "spec's, else 1000)")
     where = p.add_argument_group("where the runs execute")
     where.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="runs at once on the local pool (default: this machine's cores)")

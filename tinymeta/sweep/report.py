@@ -201,12 +201,15 @@ def plot(table: list[Cell], path: Path) -> Path:
 
 
 def write_report(sweep: Sweep, runs: list[Run], outcomes: dict[str, dict[str, Any]],
-                 out: Path, draw: bool = True) -> list[Path]:
-    """Write the tables (and the plot, if ``draw`` and matplotlib is there); return the paths."""
+                 out: Path, draw: bool = True, stem: str = "results") -> list[Path]:
+    """Write the tables (and the plot, if ``draw`` and matplotlib is there); return the paths.
+
+    ``stem`` names the results table (``results.csv``, ``results.md``): a script
+    that writes a page of its own beside them can choose another."""
     table = cells(sweep, runs, outcomes, out)
     written = []
-    for name, data in ((RESULTS_CSV, results_csv(sweep, table)),
-                       (RESULTS_MD, results_markdown(sweep, runs, table, outcomes).encode()),
+    for name, data in ((f"{stem}.csv", results_csv(sweep, table)),
+                       (f"{stem}.md", results_markdown(sweep, runs, table, outcomes).encode()),
                        (RUNS_CSV, runs_csv(runs, outcomes))):
         written.append(atomic_write(out / name, data))
     if draw and any(c.done for c in table):
