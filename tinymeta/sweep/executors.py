@@ -65,6 +65,7 @@ class LocalPool:
                              f"{'es' if self.workers > 1 else ''}")
         self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="tinymeta-sweep")
         self._processes: set[subprocess.Popen] = set()
+        self._closed = False  # after close(), a process that dies is not started again
         # each run is one process; BLAS threads on top would oversubscribe the cores
         self._env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                      "MKL_NUM_THREADS": "1"}
@@ -75,6 +76,8 @@ class LocalPool:
     def _run(self, job: dict[str, Any]) -> dict[str, Any]:
         deaths = []
         for _ in range(self.retries + 1):
+            if self._closed:
+                break
             proc = subprocess.Popen([sys.executable, "-m", "tinymeta.sweep.worker"],
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, env=self._env)
@@ -87,11 +90,15 @@ class LocalPool:
             if proc.returncode == 0 and lines:
                 return json.loads(lines[-1])
             deaths.append(_death(proc.returncode, err))
+        if self._closed:
+            return {"name": job["run"]["name"], "key": job["run"]["key"], "status": "failed",
+                    "error": "stopped: the sweep was interrupted"}
         return {"name": job["run"]["name"], "key": job["run"]["key"], "status": "failed",
                 "error": f"its worker process died {len(deaths)} times ({deaths[-1]})",
                 "retries": len(deaths)}
 
     def close(self) -> None:
+        self._closed = True
         for proc in list(self._processes):  # only our own worker processes
             proc.kill()
         self._threads.shutdown(wait=True, cancel_futures=True)

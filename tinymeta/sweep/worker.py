@@ -168,10 +168,13 @@ def main() -> int:
     """One run in this process: JSON in on stdin, the outcome as JSON on stdout."""
     from tinymeta.cli import malloc_tuning
 
-    malloc_tuning.tune()
+    malloc_tuning.tune()  # this process is the pool's own: keep numpy's buffers in the heap
     job = json.loads(sys.stdin.read())
-    outcome = run_safely(job["run"], job["directory"], job["checkpoint_every"],
-                         job["checkpoint_seconds"], return_files=False)
+    try:
+        outcome = run_safely(job["run"], job["directory"], job["checkpoint_every"],
+                             job["checkpoint_seconds"], return_files=False)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the checkpoint stays
+        return 130
     sys.stdout.write(json.dumps(outcome) + "\n")
     return 0
 
