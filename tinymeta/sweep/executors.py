@@ -6,12 +6,13 @@ An executor has one job: ``submit(job)`` starts a run somewhere and returns a
 futures and knows nothing else about where they run, so adding an engine (Ray:
 ``ray.remote(run_safely).remote(...).future()``) is one more small class here.
 
-``LocalPool`` (the default) keeps ``workers`` runs going at once, each in a
-fresh ``python -m tinymeta.sweep.worker`` process that is handed the run as
-JSON. One process per run costs a fraction of a second and buys isolation: a
-process that is killed (by a person, the OOM killer, a crash) takes only its own
-run with it, and the pool starts that run again, up to ``retries`` times; the
-new attempt resumes from the run's last checkpoint.
+``LocalPool`` (the default) keeps ``workers`` runs going at once. Each slot is
+a ``python -m tinymeta.sweep.worker`` process of its own that is handed runs as
+JSON, one line each, and answers each with one line. Separate processes buy
+isolation: a process that is killed (by a person, the OOM killer, a crash)
+takes only its own run with it, and the pool starts a new process and gives it
+that run again, up to ``retries`` times; the new attempt resumes from the run's
+last checkpoint.
 
 ``DaskCluster`` submits the same function to an existing ``distributed``
 scheduler (``dask-scheduler`` + ``dask-worker``, or any cluster a user already
@@ -28,6 +29,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -56,7 +59,7 @@ def local_workers() -> int:
 
 
 class LocalPool:
-    """``workers`` runs at once, each in its own worker process (see the module docstring)."""
+    """``workers`` runs at once, each slot one worker process (see the module docstring)."""
 
     def __init__(self, workers: int | None = None, retries: int = 2) -> None:
         self.workers = workers or local_workers()
@@ -64,6 +67,7 @@ class LocalPool:
         self.description = (f"a local pool of {self.workers} process"
                              f"{'es' if self.workers > 1 else ''}")
         self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="tinymeta-sweep")
+        self._slot = threading.local()  # each thread's worker process
         self._processes: set[subprocess.Popen] = set()
         self._closed = False  # after close(), a process that dies is not started again
         # each run is one process; BLAS threads on top would oversubscribe the cores
@@ -73,23 +77,37 @@ class LocalPool:
     def submit(self, job: dict[str, Any]) -> Future:
         return self._threads.submit(self._run, {**job, "return_files": False})
 
+    def _process(self) -> subprocess.Popen:
+        """This thread's worker process, started if it has none or it has died."""
+        proc = getattr(self._slot, "proc", None)
+        if proc is None or proc.poll() is not None:
+            stderr = tempfile.TemporaryFile(mode="w+")  # a pipe nobody reads could fill up
+            proc = subprocess.Popen([sys.executable, "-m", "tinymeta.sweep.worker"],
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=stderr, text=True, env=self._env)
+            self._slot.proc, self._slot.stderr = proc, stderr
+            self._processes.add(proc)
+        return proc
+
     def _run(self, job: dict[str, Any]) -> dict[str, Any]:
         deaths = []
         for _ in range(self.retries + 1):
             if self._closed:
                 break
-            proc = subprocess.Popen([sys.executable, "-m", "tinymeta.sweep.worker"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True, env=self._env)
-            self._processes.add(proc)
-            try:
-                out, err = proc.communicate(json.dumps(job))
-            finally:
-                self._processes.discard(proc)
-            lines = out.strip().splitlines()
-            if proc.returncode == 0 and lines:
-                return json.loads(lines[-1])
-            deaths.append(_death(proc.returncode, err))
+            proc = self._process()
+            try:  # one job is one line of JSON each way
+                proc.stdin.write(json.dumps(job) + "\n")
+                proc.stdin.flush()
+                line = proc.stdout.readline()
+            except (BrokenPipeError, OSError):
+                line = ""
+            if line.strip():
+                return json.loads(line)
+            proc.wait()  # it died (the line never came): retry in a new process
+            self._processes.discard(proc)
+            self._slot.stderr.seek(0)
+            deaths.append(_death(proc.returncode, self._slot.stderr.read()))
+            self._slot.stderr.close()
         if self._closed:
             return {"name": job["run"]["name"], "key": job["run"]["key"], "status": "failed",
                     "error": "stopped: the sweep was interrupted"}
@@ -98,9 +116,20 @@ class LocalPool:
                 "retries": len(deaths)}
 
     def close(self) -> None:
+        """Stop the worker processes: idle ones end when their stdin closes, busy ones (an
+        interrupted sweep) are killed; their runs keep their checkpoints."""
         self._closed = True
         for proc in list(self._processes):  # only our own worker processes
-            proc.kill()
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+        for proc in list(self._processes):
+            try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         self._threads.shutdown(wait=True, cancel_futures=True)
 
 

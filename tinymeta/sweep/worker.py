@@ -19,9 +19,8 @@ a shared file system the files are already in place and the driver only checks
 them. ``run_safely`` turns any exception into a one-line error, so that one
 failing run is a result to report, not the end of the sweep.
 
-``python -m tinymeta.sweep.worker`` runs one run read as JSON from stdin and
-prints its outcome as JSON: that is how the local pool runs each run in a
-process of its own.
+``python -m tinymeta.sweep.worker`` reads runs as lines of JSON on stdin and
+prints each outcome as a line of JSON: that is a local pool's worker process.
 """
 
 from __future__ import annotations
@@ -165,17 +164,19 @@ def read_outcome(directory: str | Path, key: str) -> dict[str, Any] | None:
 
 
 def main() -> int:
-    """One run in this process: JSON in on stdin, the outcome as JSON on stdout."""
+    """Runs until stdin closes: one job as a line of JSON in, its outcome as a line out."""
     from tinymeta.cli import malloc_tuning
 
     malloc_tuning.tune()  # this process is the pool's own: keep numpy's buffers in the heap
-    job = json.loads(sys.stdin.read())
     try:
-        outcome = run_safely(job["run"], job["directory"], job["checkpoint_every"],
-                             job["checkpoint_seconds"], return_files=False)
+        for line in sys.stdin:
+            job = json.loads(line)
+            outcome = run_safely(job["run"], job["directory"], job["checkpoint_every"],
+                                 job["checkpoint_seconds"], return_files=False)
+            sys.stdout.write(json.dumps(outcome) + "\n")
+            sys.stdout.flush()
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the checkpoint stays
         return 130
-    sys.stdout.write(json.dumps(outcome) + "\n")
     return 0
 
 
