@@ -118,7 +118,7 @@ def test_a_restarted_sweep_skips_finished_runs(local_sweep, capsys):
     assert main(["sweep", str(out.parent / "tiny.toml"), "--out", str(out),
                  "--no-progress"]) == 0
     err = capsys.readouterr().err
-    assert "4 runs (4 complete, skipped); 0 to run" in err
+    assert "4 runs, 4 already complete (skipped); 0 to run" in err
     assert before == {n: (out / n / "params.npz").stat().st_mtime_ns for n in NAMES}
     assert all(len(attempts(out / n)) == 1 for n in NAMES)
     assert (out / "results.csv").read_bytes() == results
@@ -144,7 +144,7 @@ def test_an_interrupted_sweep_runs_only_what_is_missing(local_sweep, tmp_path, c
     capsys.readouterr()
     assert main(["sweep", str(tmp_path / "tiny.toml"), "--out", str(out),
                  "--no-progress"]) == 0
-    assert "4 runs (2 complete, skipped); 2 to run" in capsys.readouterr().err
+    assert "4 runs, 2 already complete (skipped); 2 to run" in capsys.readouterr().err
     assert attempts(out / NAMES[2])[0]["started_at_iteration"] == 25
     assert attempts(out / NAMES[3])[0]["started_at_iteration"] == 0
     for name in NAMES:  # the resumed run ends with the same bytes as the uninterrupted one

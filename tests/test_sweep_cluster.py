@@ -4,6 +4,8 @@
   each, the scheduler in this process, loopback only) writes the same results.csv
   and results.md, byte for byte, as on the local pool, and the same runs.csv apart
   from the timings.
+- Ctrl-C (SIGINT to the process group) stops a sweep with status 130 and one line; the
+  same command then finishes it, resuming from the checkpoints.
 - A worker process is killed (SIGKILL) while it trains a run, on the local pool and
   on the cluster: the sweep still ends with every run done exactly once (one
   attempt each, two for the killed run, the second resumed from its checkpoint)
@@ -132,3 +134,30 @@ def test_a_killed_dask_worker_has_its_run_retried(reference, cluster, tmp_path):
                                       "--checkpoint-every", "10", "--no-progress"], out)
     assert status == 0
     _every_run_done_once(out, reference, victim)
+
+
+def test_ctrl_c_stops_the_sweep_and_a_restart_finishes_it(reference, tmp_path):
+    """SIGINT to the sweep's process group (Ctrl-C in a terminal): status 130, one line,
+    no traceback, the checkpoints stay; the same command then finishes every run."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "sweep"
+    argv = [sys.executable, "-m", "tinymeta.cli", "sweep", str(write_spec(tmp_path)), "--out",
+            str(out), "--workers", "2", "--checkpoint-every", "10", "--no-progress"]
+    proc = subprocess.Popen(argv, env={**os.environ, SLOW_ENV: PAUSE}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True,  # a process group of its own, as a shell's
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not list(out.glob("*/checkpoint.npz")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "tinymeta: interrupted" and "Traceback" not in err
+    assert list(out.glob("*/checkpoint.npz"))
+    finished = subprocess.run(argv, text=True, capture_output=True, timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    assert "resumed from its checkpoint" in finished.stdout
+    assert (out / "results.csv").read_bytes() == (reference / "results.csv").read_bytes()

@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"tinymeta sweep: error: cannot use --out {out}: "
                          f"{error.strerror or error}") from None
     where = executor.description if executor is not None else "nothing to run"
-    print(f"tinymeta sweep: {len(runs)} runs ({len(finished)} complete, skipped); "
+    print(f"tinymeta sweep: {len(runs)} runs, {len(finished)} already complete (skipped); "
           f"{len(todo)} to run on {where}; files in {out}", file=sys.stderr, flush=True)
 
     bar, write = _progress(len(runs), len(finished), not args.no_progress)
