@@ -196,6 +196,10 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     _fails(["sweep", "--seeds", "0-x", "--out", out], capsys, "ranges like 0-2,5")
     _fails(["sweep", "--seeds", "0", "--out", out, "--workers", "2", "--dask", "tcp://x:1"],
            capsys, "--workers sizes the local pool")
+    _fails(["sweep", "--seeds", "0", "--out", out, "--dask", "not an address"], capsys,
+           "is not a scheduler address; expected one like tcp://host:8786")
+    _fails(["sweep", "--seeds", "0", "--out", out, "--dask", str(tmp_path / "s.json")],
+           capsys, "no such scheduler file")
     (tmp_path / "file").write_text("")
     _fails(["sweep", "--seeds", "0", "--out", str(tmp_path / "file")], capsys, "is a file")
     _fails(["sweep", "--seeds", "0", "--hidden", "100000,100000", "--out", out], capsys,

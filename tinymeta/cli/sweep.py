@@ -121,8 +121,9 @@ def arguments(p: argparse.ArgumentParser) -> None:
     where.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="runs at once on the local pool (default: this machine's cores)")
     where.add_argument("--dask", default=None, metavar="ADDRESS",
-                       help="run on the Dask scheduler at ADDRESS, e.g. tcp://host:8786 "
-                            "(needs pip install 'tinymeta[dask]'; default: the local pool)")
+                       help="run on the Dask scheduler at ADDRESS, e.g. tcp://host:8786, or "
+                            "the one a scheduler file (.json) names (needs pip install "
+                            "'tinymeta[dask]'; default: the local pool)")
     p.add_argument("--checkpoint-every", type=positive_int, default=1000, metavar="N",
                    help="each run writes a checkpoint every N iterations")
     p.add_argument("--checkpoint-seconds", type=positive_float, default=60.0, metavar="S",

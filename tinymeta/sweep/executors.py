@@ -145,6 +145,16 @@ def _death(returncode: int, stderr: str) -> str:
     return f"exit status {returncode}" + (f": {last[-1].strip()}" if last else "")
 
 
+def _looks_like_address(address: str) -> bool:
+    """``scheme://host:port`` or ``host:port`` (what ``dask-scheduler`` prints), or a
+    scheduler file (``scheduler.json``)."""
+    if address.endswith(".json"):
+        return True
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, _, port = rest.rpartition(":")
+    return bool(host) and port.isdigit() and " " not in rest
+
+
 class DaskCluster:
     """Runs on the Dask ``distributed`` scheduler at ``address`` (see the module docstring)."""
 
@@ -154,9 +164,19 @@ class DaskCluster:
         except ImportError:
             raise ExecutorError("--dask needs the distributed package: pip install "
                                 "'tinymeta[dask]'") from None
+        if isinstance(address, str) and not _looks_like_address(address):
+            raise ExecutorError(f"--dask {address!r} is not a scheduler address; expected "
+                                f"one like tcp://host:8786")
+        if isinstance(address, str) and address.endswith(".json") \
+                and not os.path.isfile(address):
+            raise ExecutorError(f"--dask {address}: no such scheduler file")
         try:
             # a Client accepts an address or a LocalCluster object (the tests pass one)
-            self.client = Client(address, timeout=timeout, set_as_default=False)
+            if isinstance(address, str) and address.endswith(".json"):
+                self.client = Client(scheduler_file=address, timeout=timeout,
+                                     set_as_default=False)
+            else:
+                self.client = Client(address, timeout=timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as error:
             text = " ".join(str(error).split()) or type(error).__name__
             raise ExecutorError(f"cannot reach the Dask scheduler at {address}: {text}") \
