@@ -212,3 +212,46 @@ def test_a_changed_spec_does_not_mix_with_the_old_runs(local_sweep, tmp_path, ca
     changed = write_spec(tmp_path, TINY_SPEC.replace("iterations = 40", "iterations = 41"))
     _fails(["sweep", str(changed), "--out", str(out)], capsys,
            "holds the results of another configuration")
+
+
+class ElsewhereExecutor:
+    """An executor whose runs write to another disk (a worker without the sweep directory):
+    the files come back only as the bytes in the outcome. In-process and synchronous."""
+
+    workers, description = 1, "elsewhere"
+
+    def __init__(self, disk: Path) -> None:
+        self.disk = disk
+
+    def submit(self, job):
+        from concurrent.futures import Future
+
+        from tinymeta.sweep.worker import run_safely
+
+        future = Future()
+        future.set_result(run_safely(job["run"], str(self.disk / job["run"]["name"]),
+                                     job["checkpoint_every"], job["checkpoint_seconds"], True))
+        return future
+
+    def close(self) -> None:
+        pass
+
+
+def test_results_come_home_as_files_from_workers_without_the_directory(local_sweep, tmp_path):
+    """The executor interface is submit() -> Future; a worker's files reach --out as bytes."""
+    from tinymeta.sweep import run_sweep, write_report
+
+    _, done = local_sweep
+    sweep = load_spec(write_spec(tmp_path))
+    out = tmp_path / "sweep"
+    runs, outcomes = run_sweep(sweep, out, ElsewhereExecutor(tmp_path / "worker-disk"))
+    assert {o["status"] for o in outcomes.values()} == {"done"}
+    assert all("files" not in o for o in outcomes.values())
+    write_report(sweep, runs, outcomes, out, draw=False)
+    for name in NAMES:
+        for file in ("params.npz", "evaluation.npz"):
+            assert (out / name / file).read_bytes() == (done / name / file).read_bytes()
+        here, there = (json.loads((d / name / "metrics.json").read_text()) for d in (out, done))
+        assert here["loss_curve"] == there["loss_curve"]  # the rest is the wall time
+    assert (out / "results.csv").read_bytes() == (done / "results.csv").read_bytes()
+    assert (out / "results.md").read_bytes() == (done / "results.md").read_bytes()
