@@ -9,6 +9,9 @@ For each configuration and each number of adaptation steps k:
 - **median**: the median over the tasks of all seeds together (from each run's
   ``evaluation.npz``): a few diverging tasks move a mean, not a median.
 
+In the markdown, a mean above 1000 (``DIVERGED``, as in ``docs/results.md``) is
+shown as "diverged", with its median; ``results.csv`` keeps every number.
+
 Files written in the sweep directory:
 
     results.csv     one row per (configuration, k): full precision, for scripts
@@ -31,7 +34,7 @@ import numpy as np
 
 from tinymeta.meta.checkpoint import atomic_write
 from tinymeta.sweep.spec import Run, Sweep
-from tinymeta.sweep.worker import EVALUATION_ARRAYS
+from tinymeta.sweep.worker import DIVERGED, EVALUATION_ARRAYS
 
 __all__ = ["Cell", "cells", "write_report", "RESULTS_CSV", "RESULTS_MD", "RUNS_CSV", "PLOT"]
 
@@ -121,8 +124,9 @@ def report_steps(steps: list[int]) -> list[int]:
 
 
 def _md_cell(mean: float, ci: float, median: float) -> str:
-    if not np.isfinite(mean):
-        return f"diverged (median {median:.3f})" if np.isfinite(median) else "diverged"
+    # as docs/results.md: a mean past DIVERGED is a few diverged tasks, not a typical MSE
+    if not mean < DIVERGED:
+        return f"diverged (median {median:.3f})" if median < DIVERGED else "diverged"
     return f"{mean:.3f} ± {ci:.3f} (median {median:.3f})"
 
 
