@@ -135,7 +135,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 def _sweep(args: argparse.Namespace) -> Any:
     from dataclasses import replace
 
-    from tinymeta.sweep.spec import EvalSettings, SpecError, Sweep, load_spec
+    from tinymeta.sweep.spec import SpecError, Sweep, load_spec
 
     flags = {field: getattr(args, f"axis_{field}") for _, field, _, _ in _axis_options()
              if getattr(args, f"axis_{field}") is not None}
@@ -155,8 +155,6 @@ def _sweep(args: argparse.Namespace) -> Any:
         if args.eval_steps is not None:
             changes["steps"] = tuple(sorted(set(args.eval_steps)))
         evaluation = replace(evaluation, **changes) if changes else evaluation
-        if not isinstance(evaluation, EvalSettings):  # pragma: no cover
-            raise SpecError("evaluation settings")
         return Sweep(axes, train, evaluation, sweep.overrides)
     except SpecError as error:
         raise UsageError(f"tinymeta sweep: error: {error}") from None
@@ -202,11 +200,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("tinymeta sweep: error: the spec makes no runs")
     todo = [r for r in runs if r.name not in finished]
     if todo and args.dask is None:  # the local pool's runs share this machine's memory
-        biggest = max(todo, key=lambda r: sum(estimate_memory(r.config).values()))
-        workers = min(args.workers or 0, len(todo)) or None
         from tinymeta.sweep.executors import local_workers
 
-        at_once = min(workers or local_workers(), len(todo))
+        biggest = max(todo, key=lambda r: sum(estimate_memory(r.config).values()))
+        at_once = min(args.workers or local_workers(), len(todo))
         check_fits("sweep", {f"{k} (× {at_once} runs at once)": v * at_once
                              for k, v in estimate_memory(biggest.config).items()})
     executor = _executor(args) if todo else None
