@@ -17,12 +17,19 @@ baseline (Nichol et al., 2018, use 5–10 inner steps on this problem).
     python benchmarks/reproduce_sinusoid.py --write-docs        # the full run, 3 seeds -> docs/
     python benchmarks/reproduce_sinusoid.py --iterations 2000 --seeds 0   # -> runs/reproduce/
     python benchmarks/reproduce_sinusoid.py --algos maml,pretrain --jobs 1
+    python benchmarks/reproduce_sinusoid.py --dask tcp://scheduler:8786 --write-docs
     python benchmarks/reproduce_sinusoid.py --quick             # seconds; a smoke test
     python benchmarks/reproduce_sinusoid.py --replot            # redo table and figures only
 
-Runs go to separate processes (``--jobs``, default 2). Each trained run is
-saved under ``--out`` (default ``runs/reproduce``) and can be inspected with
-``tinymeta evaluate runs/reproduce/maml-seed0 --plot runs/reproduce/fit.png``.
+The runs are a sweep: ``benchmarks/sinusoid.toml`` is the spec (the same as
+``tinymeta sweep benchmarks/sinusoid.toml --out DIR``), narrowed by the flags
+above; this script runs it with ``tinymeta.sweep`` and writes the page. Runs go
+to a local pool of ``--jobs`` processes (default 2), or with ``--dask ADDRESS``
+to a Dask cluster. Started again with the same settings, it skips the runs that
+are complete and resumes interrupted ones from their checkpoints. Each run is
+saved under ``--out`` (default ``runs/reproduce``), with the sweep's own table
+(``sweep-results.md``, ``sweep-results.csv``, ``runs.csv``), and can be
+inspected with ``tinymeta evaluate runs/reproduce/maml-seed0 --plot runs/reproduce/fit.png``.
 The results table and the figures go to ``<out>/results.md`` and
 ``<out>/figures/``, so trying a shorter run never touches the committed
 results; ``--write-docs`` (used only to regenerate them) replaces the
@@ -45,18 +52,26 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from tinymeta.cli import malloc_tuning  # noqa: E402
-from tinymeta.meta import evaluate  # noqa: E402
 from tinymeta.meta.algorithms import ALGORITHMS  # noqa: E402
-from tinymeta.meta.checkpoint import load_run, save_run, subsample_curve  # noqa: E402
-from tinymeta.meta.training import TrainConfig, meta_train  # noqa: E402
+from tinymeta.meta.checkpoint import load_run  # noqa: E402
+from tinymeta.sweep import (  # noqa: E402
+    DaskCluster,
+    ExecutorError,
+    LocalPool,
+    Sweep,
+    SweepConflict,
+    load_spec,
+    run_sweep,
+    write_report,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
+SPEC = Path(__file__).resolve().with_name("sinusoid.toml")
 NAMES = {"maml": "MAML", "fomaml": "FOMAML", "reptile": "Reptile", "metasgd": "Meta-SGD",
          "pretrain": "pretrained"}
 # the reference numbers quoted in issue 3: 5-shot query MSE after 1, 5 and 10 steps
@@ -70,50 +85,57 @@ DIVERGED = 1e3  # a task (or a mean) with a larger MSE has diverged
 DTYPE = "float32"  # as the reference TensorFlow code; about 1.5x faster than float64 here
 
 
-def run_one(algo: str, seed: int, iterations: int, eval_tasks: int, out: Path,
-            inner_lr: float = 0.01) -> dict:
-    """Train one (algorithm, seed), save it, evaluate it; return a JSON-able summary."""
-    inner_steps = REPTILE_INNER_STEPS if algo == "reptile" else 1
-    malloc_tuning.tune()  # about 20% faster here: see tinymeta/cli/malloc_tuning.py
-    config = TrainConfig(algo=algo, iterations=iterations, seed=seed, inner_steps=inner_steps,
-                         inner_lr=inner_lr, dtype=DTYPE)
-    result = meta_train(config)
-    save_run(out / f"{algo}-seed{seed}", result)
-    start = time.perf_counter()
-    ev = evaluate(result.params, result.inner_lr, shots=SHOTS_EVAL, steps=range(1, 11),
-                  tasks=eval_tasks, seed=EVAL_SEED)
-    return {"algo": algo, "seed": seed, "iterations": iterations, "inner_steps": inner_steps,
-            "train_seconds": result.seconds, "eval_seconds": time.perf_counter() - start,
-            "steps": ev.steps, "mean": ev.mean, "ci95": ev.ci95,
-            "median": [float(np.median(m)) for m in ev.per_task],
-            "diverged": [int(np.sum(~(m < DIVERGED))) for m in ev.per_task],
-            "curve": subsample_curve(result.losses, 200)}
+def sweep_for(args: argparse.Namespace) -> Sweep:
+    """benchmarks/sinusoid.toml, narrowed to the algorithms, seeds and sizes asked for."""
+    spec = load_spec(SPEC)
+    train = {**spec.train, "iterations": args.iterations, "inner_lr": args.inner_lr}
+    return Sweep({"algo": list(args.algos), "seed": list(args.seeds)}, train,
+                 replace(spec.evaluation, tasks=args.eval_tasks), spec.overrides)
 
 
-def run_all(algos: list[str], seeds: list[int], iterations: int, eval_tasks: int, out: Path,
-            jobs: int, inner_lr: float) -> list[dict]:
-    # slowest first, so that the last process to finish is not left with a long run
-    order = ["metasgd", "maml", "reptile", "fomaml", "pretrain"]
-    work = [(a, s) for s in seeds for a in sorted(algos, key=order.index)]
-    results = []
+def summary(outcome: dict, out: Path) -> dict:
+    """A finished run's outcome as the JSON-able summary the table and figures use."""
+    metrics = json.loads((out / outcome["name"] / "metrics.json").read_text())
+    config = outcome["train"]
 
-    def report(r: dict) -> None:
+    def numbers(values: list) -> list[float]:
+        return [float("inf") if v is None else v for v in values]  # None: diverged
+
+    return {"algo": config["algo"], "seed": config["seed"], "iterations": config["iterations"],
+            "inner_steps": config["inner_steps"], "train_seconds": outcome["train_seconds"],
+            "eval_seconds": outcome["eval_seconds"], "steps": outcome["steps"],
+            "mean": numbers(outcome["mean"]), "ci95": numbers(outcome["ci95"]),
+            "median": numbers(outcome["median"]), "diverged": outcome["diverged_tasks"],
+            "curve": metrics["loss_curve"]}
+
+
+def run_all(args: argparse.Namespace) -> list[dict]:
+    """Run the sweep (skipping complete runs), write its own table; return the summaries."""
+    sweep = sweep_for(args)
+    executor = DaskCluster(args.dask) if args.dask else LocalPool(args.jobs)
+    args.where = executor.description
+
+    def report(outcome: dict) -> None:
+        if outcome["status"] != "done":
+            print(f"  {outcome['name']}: FAILED: {outcome.get('error')}", flush=True)
+            return
+        r = summary(outcome, args.out)
         picked = "/".join(f"{r['mean'][r['steps'].index(k)]:.3f}" for k in REPORTED_STEPS)
         print(f"  {r['algo']:>8} seed {r['seed']}: {r['iterations']} iterations in "
               f"{r['train_seconds']:.1f} s ({1e3 * r['train_seconds'] / r['iterations']:.2f} "
               f"ms/it); 5-shot MSE after 1/5/10 steps {picked}", flush=True)
-        results.append(r)
 
-    if jobs == 1:
-        for a, s in work:
-            report(run_one(a, s, iterations, eval_tasks, out, inner_lr))
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run_one, a, s, iterations, eval_tasks, out, inner_lr)
-                       for a, s in work]
-            for future in as_completed(futures):
-                report(future.result())
-    return sorted(results, key=lambda r: (algos.index(r["algo"]), r["seed"]))
+    try:
+        runs, outcomes = run_sweep(sweep, args.out, executor, report)
+    finally:
+        executor.close()
+    write_report(sweep, runs, outcomes, args.out.resolve(), draw=False, stem="sweep-results")
+    failed = [o for o in outcomes.values() if o["status"] != "done"]
+    if failed:
+        sys.exit(f"reproduce_sinusoid.py: {len(failed)} of {len(runs)} runs failed (see "
+                 f"{args.out / 'sweep-results.md'}); run the same command again to retry them")
+    results = [summary(outcomes[r.name], args.out) for r in runs]
+    return sorted(results, key=lambda r: (args.algos.index(r["algo"]), r["seed"]))
 
 
 # ---------------------------------------------------------------- figures
@@ -204,7 +226,8 @@ def results_markdown(results: list[dict], args: argparse.Namespace, wall: float,
             ("--iterations", iterations, 70_000),
             ("--seeds", ",".join(map(str, seeds)), "0,1,2"),
             ("--algos", ",".join(algos), ",".join(ALGORITHMS)),
-            ("--jobs", args.jobs, 2), ("--inner-lr", args.inner_lr, 0.01))
+            ("--jobs", args.jobs, 2), ("--inner-lr", args.inner_lr, 0.01),
+            ("--dask", args.dask and "ADDRESS", None))
         if str(value) != str(default)) + (" --write-docs" if args.write_docs else "")
     full = iterations == 70_000
     lines = [
@@ -212,7 +235,7 @@ def results_markdown(results: list[dict], args: argparse.Namespace, wall: float,
         "",
         f"Written by `{command}` on {time.strftime('%Y-%m-%d')}"
         f" ({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"numpy {np.__version__}; {args.jobs} runs in parallel; whole script "
+        f"numpy {np.__version__}; runs on {args.where}; whole script "
         f"{duration(wall)}).",
         "",
     ]
@@ -293,7 +316,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds (0,1,2)")
     p.add_argument("--algos", default=",".join(ALGORITHMS),
                    help=f"comma-separated subset of {','.join(ALGORITHMS)}")
-    p.add_argument("--jobs", type=int, default=2, help="runs in parallel processes (2)")
+    p.add_argument("--jobs", type=int, default=2,
+                   help="runs in parallel: the local pool's processes (2)")
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="run on the Dask scheduler at ADDRESS instead of the local pool "
+                        "(pip install 'tinymeta[dask]')")
     p.add_argument("--eval-tasks", type=int, default=600, help="evaluation tasks (600)")
     p.add_argument("--inner-lr", type=float, default=0.01,
                    help="α for training and evaluation (0.01, the paper's text; the reference "
@@ -347,15 +374,20 @@ def main(argv: list[str] | None = None) -> int:
             sys.exit(f"reproduce_sinusoid.py: --replot needs {saved} from an earlier run: {error}")
         args.jobs, args.eval_tasks, args.inner_lr = (record["settings"][k] for k in
                                                      ("jobs", "eval_tasks", "inner_lr"))
+        args.where = record["settings"].get("where", f"a local pool of {args.jobs} processes")
+        args.dask = record["settings"].get("dask")
         results, wall = record["runs"], record["wall_seconds"]
     else:
         print(f"training {', '.join(args.algos)} x seeds {args.seeds} for {args.iterations} "
-              f"iterations, {args.jobs} in parallel; runs saved in {args.out}", flush=True)
+              f"iterations (the sweep {SPEC.name}); runs saved in {args.out}", flush=True)
         start = time.perf_counter()
-        results = run_all(args.algos, args.seeds, args.iterations, args.eval_tasks, args.out,
-                          args.jobs, args.inner_lr)
+        try:
+            results = run_all(args)
+        except (SweepConflict, ExecutorError) as error:
+            sys.exit(f"reproduce_sinusoid.py: {error}")
         wall = time.perf_counter() - start
-        settings = {"jobs": args.jobs, "eval_tasks": args.eval_tasks, "inner_lr": args.inner_lr}
+        settings = {"jobs": args.jobs, "eval_tasks": args.eval_tasks, "inner_lr": args.inner_lr,
+                    "where": args.where, "dask": args.dask}
         saved.write_text(json.dumps({"settings": settings, "wall_seconds": wall,
                                      "runs": results}, indent=1) + "\n")
     figures = draw_figures(results, args.out, args.figures)

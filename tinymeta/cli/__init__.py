@@ -4,6 +4,7 @@
     tinymeta evaluate runs/maml --shots 5 --steps 1,5,10 --plot runs/maml/fit.png
     tinymeta graph --algo fomaml --inner-steps 2 --out runs/fomaml.svg
     tinymeta explain --inner-steps 2
+    tinymeta sweep --algo maml,fomaml --seeds 0-2 --iterations 2000 --out runs/grid
 
 This package only parses arguments and prints; the work is done by
 ``tinymeta.meta`` (training, evaluation, checkpoints, figures) and
@@ -12,6 +13,7 @@ Python. One module per subcommand:
 
     train.py          tinymeta train
     evaluate.py       tinymeta evaluate
+    sweep.py          tinymeta sweep (the grid itself is tinymeta.sweep)
     graph.py          tinymeta graph and explain (import tinymeta.viz only when they run,
                       so the other commands start without the renderer)
     argtypes.py       argparse types shared by them
@@ -38,7 +40,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tinymeta.cli import evaluate, graph, program, train
+from tinymeta.cli import evaluate, graph, program, sweep, train
 from tinymeta.cli.argtypes import positive_int
 from tinymeta.cli.checks import UsageError
 
@@ -95,6 +97,7 @@ command("evaluate", evaluate.HELP, evaluate.arguments)(evaluate.run)
 command("graph", graph.GRAPH_HELP, graph.graph_arguments)(graph.graph)
 command("explain", graph.EXPLAIN_HELP, graph.explain_arguments)(graph.explain)
 command("program", program.HELP, program.arguments)(program.run)
+command("sweep", sweep.HELP, sweep.arguments)(sweep.run)
 
 
 # ---------------------------------------------------------------- entry point
