@@ -36,6 +36,7 @@ import datetime
 import gc
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -599,23 +600,37 @@ def _memory_lines(suite: Suite, setup: Setup) -> list[str]:
 
 
 def _target_lines(suite: Suite, setup: Setup) -> list[str]:
-    """The speed and memory targets of issue 5, measured."""
-    lines = ["## Targets (issue 5)", "", "| target | measured | met |", "|---|---|---|"]
+    """The speed and memory targets of issues 10-12, measured."""
+    lines = ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
 
     def row(target: str, value: float | None, fmt: str, ok: bool | None) -> None:
         shown = "—" if value is None or np.isnan(value) else fmt.format(value)
         lines.append(f"| {target} | {shown} | {'—' if ok is None else 'yes' if ok else 'NO'} |")
 
-    k1 = min(setup.steps)
+    def ratio(algo: str, k: int, name: str, to: str = FLOOR) -> float | None:
+        times = suite.maml.get((algo, k, np.float32), {})
+        return times[name] / times[to] if name in times and to in times else None
+
+    k1, k_most = min(setup.steps), max(setup.steps)
+    for algo, k, limit in (("maml", k1, 0.7), ("maml", k_most, 0.9), ("fomaml", k1, 0.7)):
+        value = ratio(algo, k, JIT)
+        row(f"{algo.upper()} k={k} float32, tinymeta jit / numpy floor ≤ {limit} (issue 12)",
+            value, "{:.2f}×", None if value is None else value <= limit)
+    value = ratio("maml", k1, JIT_LOOP)
+    row(f"MAML k={k1} float32, jit task loop / numpy floor ≤ 5 (issue 12)", value, "{:.2f}×",
+        None if value is None else value <= 5)
     for algo in ("maml", "fomaml"):
-        times = suite.maml.get((algo, k1, np.float32), {})
-        ratio = (times[BATCHED] / times[FLOOR]) if BATCHED in times and FLOOR in times else None
-        row(f"{algo.upper()} k={k1} float32, tinymeta batched / numpy floor ≤ 1.5", ratio,
-            "{:.2f}×", None if ratio is None else ratio <= 1.5)
-    times = suite.maml.get(("maml", k1, np.float32), {})
-    speedup = times["torch"] / times[BATCHED] if "torch" in times and BATCHED in times else None
-    row(f"MAML k={k1} float32, torch / tinymeta batched ≥ 10", speedup, "{:.2f}×",
-        None if speedup is None else speedup >= 10)
+        value = ratio(algo, k1, PLAIN, "torch")
+        row(f"{algo.upper()} k={k1} float32, eager plain user code / torch eager < 1 "
+            f"(issues 10, 11)", value, "{:.2f}×", None if value is None else value < 1)
+    lib, plain = ratio("maml", k1, BATCHED), ratio("maml", k1, PLAIN)
+    gap = None if lib is None or plain is None else plain - lib
+    row(f"MAML k={k1} float32, plain user code − library path ≤ 0.1 of the floor (issue 10)",
+        gap, "{:.2f}", None if gap is None else gap <= 0.1)
+    first = suite.jit_compile.get(("maml", k1, np.float32))
+    row(f"MAML k={k1} float32, tinymeta jit's first call ≤ 50 ms (issue 12)",
+        None if first is None else 1e3 * first, "{:.0f} ms",
+        None if first is None else first <= 0.05)
     if suite.chain.get("tinymeta"):
         row("per-op overhead (tinymeta, forward + backward)",
             1e6 * suite.chain["tinymeta"] / setup.chain, "{:.2f} µs/op", None)
@@ -635,6 +650,16 @@ def _target_lines(suite: Suite, setup: Setup) -> list[str]:
                          f"{maml / 1e6:.3f} MB vs {torch_slope / 1e6:.3f} MB | "
                          f"{'yes' if maml <= torch_slope else 'NO'} |")
     return lines
+
+
+def _kept_sections(path: Path) -> str:
+    """The sections other scripts write into the page between ``<!-- BEGIN name -->`` and
+    ``<!-- END name -->`` (the sweep speed-up): kept when this script rewrites it."""
+    if not path.exists():
+        return ""
+    kept = re.findall(r"<!-- BEGIN [\w-]+ -->.*?<!-- END [\w-]+ -->\n?", path.read_text(),
+                      flags=re.S)
+    return "".join(f"\n{section}" for section in kept)
 
 
 def figure(suite: Suite, path: Path) -> None:
@@ -755,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
     page = markdown(suite, setup, info, (load_start, os.getloadavg()[0]), command,
                     time.perf_counter() - start)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page + "\n")
+    out.write_text(page + "\n" + _kept_sections(out))
     figure(suite, fig_path)
     log(f"wrote {out} and {fig_path}")
     if suite.failures:

@@ -27,7 +27,7 @@ def test_run_quick_writes_page_and_chart(tmp_path):
     page = out.read_text()
     for section in ("## Machine", "## MAML sinusoid meta-gradient", "## Per-op overhead",
                     "## First-order MLP gradient", "## Peak memory against k",
-                    "## Targets (issue 5)"):
+                    "## Targets"):
         assert section in page
     assert "Failed checks" not in page
     png = tmp_path / "figures" / "benchmarks.png"
