@@ -10,10 +10,11 @@ this script with ``--check``, so the page cannot drift from the compiler.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import sys
 from pathlib import Path
+
+import doc_section
 
 from tinymeta.cli.program import source
 
@@ -30,20 +31,8 @@ def diff() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the diff is stale")
-    args = parser.parse_args(argv)
-    text = DOC.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{diff()}\n{END}{tail}"
-    if args.check:
-        if new != text:
-            print(f"{DOC} is stale: run python scripts/make_program_diff.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(new)
-    return 0
+    return doc_section.main(DOC, START, END, diff, __doc__.splitlines()[0],
+                            "python scripts/make_program_diff.py", argv)
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ runs this script with ``--check`` and fails when the committed table differs.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+import doc_section
 import numpy as np
 
 import tinymeta as tm
@@ -68,20 +68,8 @@ def table() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the table is stale")
-    args = parser.parse_args(argv)
-    text = DOC.read_text()
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{table()}\n{END}{tail}"
-    if args.check:
-        if new != text:
-            print(f"{DOC} is stale: run python scripts/numpy_functions_table.py", file=sys.stderr)
-            return 1
-        return 0
-    DOC.write_text(new)
-    return 0
+    return doc_section.main(DOC, START, END, table, __doc__.splitlines()[0],
+                            "python scripts/numpy_functions_table.py", argv)
 
 
 if __name__ == "__main__":
