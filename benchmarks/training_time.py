@@ -45,7 +45,7 @@ from tinymeta.nn import Adam
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL_RUN = 70_000  # the paper's number of meta-iterations
-TARGET_MINUTES = 5.0  # issue 3: a full run per algorithm in under 5 minutes
+TARGET_MINUTES = 5.0  # a full run per algorithm in under 5 minutes
 FLOORS = ("maml", "fomaml", "reptile")  # the algorithms maml_floor.py writes out by hand
 
 

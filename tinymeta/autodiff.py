@@ -242,14 +242,14 @@ def backward_flow(out: Tensor, on_edge: Callable[[Node, int, Any], None], seed: 
 
 
 # ---------------------------------------------------------------- variables
-_identity = Primitive("identity", lambda x: x, doc="y = x; marks a value as a variable."
+identity = Primitive("identity", lambda x: x, doc="y = x; marks a value as a variable."
                       ).defvjp(lambda g, ans, x: g, saves=[()])
 
 
 def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
     """A fresh tensor to differentiate with respect to (see the module docstring)."""
     if isinstance(leaf, Tensor) and leaf.dtype.kind == "f":
-        t = _identity(leaf) if leaf.node is not None else leaf_of(leaf._value)
+        t = identity(leaf) if leaf.node is not None else leaf_of(leaf._value)
     elif isinstance(leaf, (float, np.floating)) or (
             isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f"):
         t = Tensor(np.asarray(leaf, dtype=np.result_type(leaf)), requires_grad=True)  # a copy

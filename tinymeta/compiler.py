@@ -129,7 +129,7 @@ def traceable() -> frozenset:
     """The primitives whose VJP rules compute only with primitives (audited by hand): the
     programs of functions that differentiate through them are right for any argument."""
     from tinymeta import ops
-    from tinymeta.autodiff import _identity
+    from tinymeta.autodiff import identity
 
     e, s, r = ops.elementwise, ops.shape, ops.reductions
     names = [
@@ -143,7 +143,7 @@ def traceable() -> frozenset:
                              "log10 exp2"),
         (ops.rounding, "floor ceil rint"),
     ]
-    return frozenset([_identity, *(getattr(m, n) for m, text in names for n in text.split())])
+    return frozenset([identity, *(getattr(m, n) for m, text in names for n in text.split())])
 
 
 # ---------------------------------------------------------------- the program
