@@ -244,7 +244,8 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
             if not key.isidentifier():
                 raise JitError(f"jit: a parameter of {prim.name!r} is not a Python name")
             arg_text.append(f"{key}={ref(value)}")
-        call = f"{functions[id(prim)]}({', '.join(arg_text)})"
+        call = _inline(prim, args, params, arg_text) or \
+            f"{functions[id(prim)]}({', '.join(arg_text)})"
         if call in computed:  # the same call on the same values: reuse its result
             names[id(out)] = computed[call]
             continue
@@ -266,8 +267,36 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
     params = ", ".join(f"arg{n}" for n in range(len(inputs)))
     source = "\n".join([f"def program({params}):", *body,
                         f"    return ({''.join(r + ', ' for r in results)})", ""])
-    namespace["const"] = constants
+    namespace["const"], namespace["np"] = constants, np
     return source, namespace
+
+
+def _matmul_text(a: Any, b: Any, a_text: str, b_text: str, transpose_a: bool = False,
+                 transpose_b: bool = False) -> str:
+    """The numpy call ``matmul``'s forward makes for these shapes, written out: the
+    shapes are known while recording, so the program keeps only the branch taken."""
+    if transpose_a:
+        a_text, a = f"{a_text}.swapaxes(-1, -2)", np.swapaxes(a, -1, -2)
+    if transpose_b:
+        b_text, b = f"{b_text}.swapaxes(-1, -2)", np.swapaxes(b, -1, -2)
+    sa, sb = np.shape(a), np.shape(b)
+    outer = len(sa) >= 2 and len(sb) >= 2 and sa[-1] == 1 == sb[-2]  # as _matmul_forward
+    return f"np.{'multiply' if outer else 'matmul'}({a_text}, {b_text})"
+
+
+def _inline(prim: Any, args: tuple, params: dict, arg_text: list[str]) -> str | None:
+    """Plain numpy for the primitives whose forward is a thin wrapper (matmul, linear):
+    the same numpy calls, without a Python function per line."""
+    from tinymeta.ops import linalg
+
+    if not all(isinstance(a, np.ndarray) for a in args):
+        return None
+    if prim is linalg.matmul:
+        return _matmul_text(*args, *arg_text[:2], **params)
+    if prim is linalg._linear:
+        x, w, b = args
+        return f"np.add({_matmul_text(x, w, *arg_text[:2])}, {arg_text[2]}[..., None, :])"
+    return None
 
 
 # ---------------------------------------------------------------- tm.jit
