@@ -7,7 +7,8 @@ def test_program_prints_named_lines_with_their_order(capsys):
     assert main(["program", "--algo", "maml", "--inner-steps", "1"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("def program(")
-    assert "inner_step_1_linear_1 = linear_op(" in out and "# order 1" in out and "del " in out
+    assert "inner_step_1_linear_1 = np.add(" in out and "# order 1" in out and "del " in out
+    assert "inner_step_1_tanh_1 = np.tanh(" in out  # numpy's own functions by their names
 
 
 def test_the_diff_removes_exactly_lines_of_the_second_order_terms(capsys):

@@ -289,6 +289,10 @@ def _inline(prim: Any, args: tuple, params: dict, arg_text: list[str]) -> str | 
     the same numpy calls, without a Python function per line."""
     from tinymeta.ops import linalg
 
+    ufunc = prim.forward
+    if isinstance(ufunc, np.ufunc) and getattr(np, ufunc.__name__, None) is ufunc and \
+            not params:  # np.add, np.tanh, ...: called by their own name
+        return f"np.{ufunc.__name__}({', '.join(arg_text)})"
     if not all(isinstance(a, np.ndarray) for a in args):
         return None
     if prim is linalg.matmul:
