@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.ops._util import _ones_row
 from tinymeta.tensor import Tensor, recording
 from tinymeta.tree import flatten, unflatten
 
@@ -244,7 +245,7 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
             if not key.isidentifier():
                 raise JitError(f"jit: a parameter of {prim.name!r} is not a Python name")
             arg_text.append(f"{key}={ref(value)}")
-        call = _inline(prim, args, params, arg_text) or \
+        call = _inline(prim, args, params, arg_text, ref) or \
             f"{functions[id(prim)]}({', '.join(arg_text)})"
         if call in computed:  # the same call on the same values: reuse its result
             names[id(out)] = computed[call]
@@ -284,10 +285,37 @@ def _matmul_text(a: Any, b: Any, a_text: str, b_text: str, transpose_a: bool = F
     return f"np.{'multiply' if outer else 'matmul'}({a_text}, {b_text})"
 
 
-def _inline(prim: Any, args: tuple, params: dict, arg_text: list[str]) -> str | None:
-    """Plain numpy for the primitives whose forward is a thin wrapper (matmul, linear):
-    the same numpy calls, without a Python function per line."""
-    from tinymeta.ops import linalg
+def _add_reduce_text(x: np.ndarray, axes: tuple[int, ...], keepdims: bool, x_text: str,
+                     const: Callable[[Any], str]) -> str:
+    """``ops._util.add_reduce`` for this shape, written out (the same numpy calls)."""
+    if x.dtype.kind != "f":
+        return f"np.sum({x_text}, axis={axes!r}, keepdims={keepdims!r})"
+    if len(axes) == 1 and x.ndim >= 3 and axes[0] == x.ndim - 2:  # rows: a product with ones
+        rows = f"np.matmul({const(_ones_row(x.shape[-2], x.dtype))}, {x_text})"
+        return rows if keepdims else f"{rows}[..., 0, :]"
+    return f"np.add.reduce({x_text}, {axes!r}, None, None, {keepdims!r})"
+
+
+def _sum_to_shape_text(x: np.ndarray, shape: tuple[int, ...], x_text: str,
+                       const: Callable[[Any], str]) -> str:
+    """``sum_to_shape`` for this shape, with its axes decided while recording."""
+    if x.shape == shape:
+        return f"{x_text}.view()"
+    lead = x.ndim - len(shape)
+    if lead == 1 and x.shape[1:] == shape:
+        return f"np.add.reduce({x_text}, 0)"
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape)
+                                      if n == 1 and x.shape[lead + i] != 1)
+    out = _add_reduce_text(x, axes, True, x_text, const) if axes else x_text
+    return f"{out}.reshape({shape!r})" if lead else out
+
+
+def _inline(prim: Any, args: tuple, params: dict, arg_text: list[str],
+            const: Callable[[Any], str]) -> str | None:
+    """Plain numpy for the primitives whose forward is a thin wrapper (matmul, linear,
+    sum, sum_to_shape): the numpy calls the forward makes for the recorded shapes,
+    without a Python function per line."""
+    from tinymeta.ops import linalg, reductions, shape
 
     ufunc = prim.forward
     if isinstance(ufunc, np.ufunc) and getattr(np, ufunc.__name__, None) is ufunc and \
@@ -297,6 +325,10 @@ def _inline(prim: Any, args: tuple, params: dict, arg_text: list[str]) -> str | 
         return None
     if prim is linalg.matmul:
         return _matmul_text(*args, *arg_text[:2], **params)
+    if prim is shape.sum_to_shape:
+        return _sum_to_shape_text(args[0], params["shape"], arg_text[0], const)
+    if prim is reductions._sum:
+        return _add_reduce_text(args[0], params["axes"], params["keepdims"], arg_text[0], const)
     if prim is linalg._linear:
         x, w, b = args
         return f"np.add({_matmul_text(x, w, *arg_text[:2])}, {arg_text[2]}[..., None, :])"
