@@ -83,3 +83,23 @@ def test_offset_chains_keep_the_right_gradient(op):
                                np.sin(x + shift) + x * np.cos(x + shift), rtol=1e-12)
     from tinymeta.testing import check_grads
     check_grads(f, (x,), order=3)
+
+
+def test_a_compiled_meta_gradient_needs_no_more_memory_than_eager():
+    # the program deletes every array after its last use: its peak is at most eager's
+    params = mlp_init([1, 40, 40, 1], seed=0)
+    batch, other = Sinusoid().sample(25, 10, rng=1), Sinusoid().sample(25, 10, rng=2)
+    value_and_grad = tm.value_and_grad(maml_objective)
+    jitted = tm.jit(value_and_grad, static_argnums=(2, 3, 4, 5))
+    jitted(params, batch, 0.01, 4, False, True)  # record the program first
+
+    def peak(f):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            f(params, other, 0.01, 4, False, True)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    assert peak(jitted) <= peak(value_and_grad)
