@@ -315,7 +315,7 @@ def _inline(prim: Any, args: tuple, params: dict, arg_text: list[str],
     """Plain numpy for the primitives whose forward is a thin wrapper (matmul, linear,
     sum, sum_to_shape): the numpy calls the forward makes for the recorded shapes,
     without a Python function per line."""
-    from tinymeta.ops import linalg, reductions, shape
+    from tinymeta.ops import elementwise, linalg, reductions, shape
 
     ufunc = prim.forward
     if isinstance(ufunc, np.ufunc) and getattr(np, ufunc.__name__, None) is ufunc and \
@@ -325,6 +325,15 @@ def _inline(prim: Any, args: tuple, params: dict, arg_text: list[str],
         return None
     if prim is linalg.matmul:
         return _matmul_text(*args, *arg_text[:2], **params)
+    e = elementwise
+    if prim is e.relu and args[0].dtype.kind == "f":
+        return f"np.maximum({arg_text[0]}, {const(args[0].dtype.type(0))})"
+    if prim is e.positive:
+        return f"np.greater({arg_text[0]}, 0)"
+    if prim is e._where:
+        return f"np.where({', '.join(arg_text)})"
+    if prim is shape._reshape:
+        return f"{arg_text[0]}.reshape({params['shape']!r})"
     if prim is shape.sum_to_shape:
         return _sum_to_shape_text(args[0], params["shape"], arg_text[0], const)
     if prim is reductions._sum:
