@@ -43,14 +43,6 @@ def _mask(condition: np.ndarray, like: Any) -> np.ndarray:
     return mask
 
 
-def _bool_mask(condition: np.ndarray) -> np.ndarray:
-    """A constant 0/1 mask kept as bool: g * mask keeps g's dtype, and a recorded
-    backward pass keeps 1 byte per entry instead of 4 or 8."""
-    condition = np.asarray(condition)  # a 0-d comparison gives a numpy scalar
-    condition.flags.writeable = False  # ours alone: a recorded graph need not copy it
-    return condition
-
-
 # ---------------------------------------------------------------- comparisons
 # Masks are constants (their derivative is zero almost everywhere), but computing them
 # with a primitive rather than raw numpy keeps them part of the program tm.jit records.
