@@ -390,7 +390,8 @@ class _Jitted:
         functools.update_wrapper(self, f)
 
     def _split(self, args: tuple, kwargs: dict):
-        """(array leaves, a function of those leaves that calls f, the cache key)."""
+        """(array leaves, a function of those leaves that calls f, the cache key, whether a
+        leaf is being differentiated)."""
         static = {i for i in self.static_argnums}
         dynamic = [(i, a) for i, a in enumerate(args) if i not in static]
         dyn_kw = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
@@ -421,11 +422,17 @@ class _Jitted:
                 full[i] = a
             return self.f(*full, **{**kwargs, **dyn_kwargs})
 
-        return arrays, call, key
+        traced = any(isinstance(x, Tensor) and x.node is not None
+                     for x in (*leaves, *flatten(static_values)[0]))
+        return arrays, call, key, traced
 
     def lower(self, *args: Any, **kwargs: Any) -> Program:
         """The program for these arguments (recorded now if it is not cached yet)."""
-        arrays, call, key = self._split(args, kwargs)
+        arrays, call, key, _ = self._split(args, kwargs)
+        return self._program(arrays, call, key)
+
+    def _program(self, arrays: list[np.ndarray], call: Callable, key: Any) -> Program:
+        """The cached program for ``key``, recorded and cached on first use."""
         program = self.programs.get(key) if key is not None else None
         if program is None:
             program = self._compile(arrays, call)
@@ -473,17 +480,14 @@ class _Jitted:
                 "arguments static (tm.jit(f, static_argnums=...)); run it without jit meanwhile")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        traced = any(isinstance(x, Tensor) and x.node is not None
-                     for x in flatten((args, kwargs))[0])
-        if traced or recording.jit is not None:
-            return self.f(*args, **kwargs)  # differentiated, or inside another recording
-        arrays, call, key = self._split(args, kwargs)
+        if recording.jit is not None:
+            return self.f(*args, **kwargs)  # inside another recording: it sees our ops
+        arrays, call, key, traced = self._split(args, kwargs)
+        if traced:
+            return self.f(*args, **kwargs)  # differentiated: the outer transform sees our ops
         if key is None:
-            return call(arrays)
-        program = self.programs.get(key)
-        if program is None:
-            program = self.programs[key] = self._compile(arrays, call)
-        return program(arrays)
+            return call(arrays)  # nothing to key a cache on
+        return self._program(arrays, call, key)(arrays)
 
 
 def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
