@@ -31,7 +31,7 @@ import numpy as np
 
 from tinymeta.tensor import Tensor, constant, recording
 
-__all__ = ["install", "supported_numpy_functions"]
+__all__ = ["install"]
 
 # numpy's name -> tinymeta's, where they differ
 _ALIASES = {"absolute": "abs", "true_divide": "divide", "conjugate": "positive"}
@@ -60,12 +60,6 @@ def install(tensor_class: type, functions: dict[str, Callable]) -> None:
     tensor_class.__array_function__ = _array_function
 
 
-def supported_numpy_functions() -> list[str]:
-    """The numpy function names that dispatch to a tinymeta op."""
-    names = set(_registry) | {n for n, t in _ALIASES.items() if t in _registry}
-    return sorted(names)
-
-
 def _traced(values: Any) -> bool:
     """Does a value require grad, or (while tm.jit records) depend on its arguments?"""
     for v in values:
@@ -85,7 +79,7 @@ def _bare(x: Any) -> Any:
     return x
 
 
-def _unsupported(what: str, args: Any) -> TypeError:
+def _unsupported(what: str) -> TypeError:
     return TypeError(
         f"{what} is not supported on tinymeta tensors that are being differentiated "
         f"(numpy would compute on the bare values and drop the gradient). Use a tinymeta "
@@ -135,7 +129,7 @@ def _array_ufunc(self: Tensor, ufunc: np.ufunc, method: str, *inputs: Any, **kwa
             return _call(f"{name}.reduce", reduction, inputs, kwargs)
     what = f"numpy.{name}" if method == "__call__" else f"numpy.{name}.{method}"
     if _traced(inputs):
-        raise _unsupported(what, inputs)
+        raise _unsupported(what)
     result = getattr(ufunc, method)(*(_bare(x) for x in inputs), **kwargs)
     return constant(result) if isinstance(result, np.ndarray) else result
 
@@ -151,5 +145,5 @@ def _array_function(self: Tensor, func: Callable, types: Any, args: tuple, kwarg
     if fn is not None:
         return _call(name, fn, args, kwargs)
     if _traced(args) or _traced(kwargs.values()):
-        raise _unsupported(f"numpy.{name}", args)
+        raise _unsupported(f"numpy.{name}")
     return func(*_bare(args), **{k: _bare(v) for k, v in kwargs.items()})
