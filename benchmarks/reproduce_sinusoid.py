@@ -69,6 +69,7 @@ from tinymeta.sweep import (  # noqa: E402
     run_sweep,
     write_report,
 )
+from tinymeta.sweep.worker import DIVERGED  # noqa: E402  (the worker counts diverged tasks by it)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = Path(__file__).resolve().with_name("sinusoid.toml")
@@ -81,7 +82,6 @@ REPORTED_STEPS = (1, 5, 10)
 REPTILE_INNER_STEPS = 5
 EVAL_SEED = 1000  # the evaluation tasks: the same for every algorithm and seed
 SHOTS_EVAL = 5
-DIVERGED = 1e3  # a task (or a mean) with a larger MSE has diverged
 DTYPE = "float32"  # as the reference TensorFlow code; about 1.5x faster than float64 here
 
 
