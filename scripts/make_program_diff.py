@@ -10,28 +10,24 @@ this script with ``--check``, so the page cannot drift from the compiler.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from pathlib import Path
 
 import doc_section
 
-from tinymeta.cli.program import source
+from tinymeta.cli.program import diff
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "what-fomaml-drops.md"
 START, END = "<!-- program-diff:start -->", "<!-- program-diff:end -->"
 
 
-def diff() -> str:
-    settings = dict(inner_steps=1, hidden=[3], activation="tanh", inner_lr=0.01, shots=10)
-    maml, fomaml = source("maml", **settings), source("fomaml", **settings)
-    text = "".join(difflib.unified_diff(maml.splitlines(True), fomaml.splitlines(True),
-                                        "MAML", "FOMAML"))
+def program_diff() -> str:
+    text = diff(inner_steps=1, hidden=[3], activation="tanh", inner_lr=0.01, shots=10)
     return f"```diff\n{text}```"
 
 
 def main(argv: list[str] | None = None) -> int:
-    return doc_section.main(DOC, START, END, diff, __doc__.splitlines()[0],
+    return doc_section.main(DOC, START, END, program_diff, __doc__.splitlines()[0],
                             "python scripts/make_program_diff.py", argv)
 
 

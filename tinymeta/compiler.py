@@ -48,6 +48,7 @@ generated source other than as a sanitised identifier.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import re
@@ -151,21 +152,25 @@ def traceable() -> frozenset:
 class Program:
     """The generated function for one key: ``program(*arrays)`` returns output leaves."""
 
-    def __init__(self, source: str, namespace: dict, out_tree: Any, out_kinds: list) -> None:
+    def __init__(self, source: str, namespace: dict, out_tree: Any, out_kinds: list,
+                 shared: list[bool]) -> None:
         self.source = source
         self._namespace = namespace
         exec(compile(source, "<tm.jit program>", "exec"), namespace)  # noqa: S102
         self.run = namespace["program"]
-        self.out_tree, self.out_kinds = out_tree, out_kinds
+        self.out_tree = out_tree
+        # per output: (wrap it in a Tensor, it is an argument or a constant of the program)
+        self._outputs = list(zip([kind == "tensor" for kind in out_kinds], shared, strict=True))
 
     def __call__(self, arrays: list[np.ndarray]) -> Any:
-        # a result that is (a view of) an argument is copied: the caller may change it
-        given = {id(a) for a in arrays}
-        leaves = [v.copy() if isinstance(v, np.ndarray) and (
-            v.base is not None or id(v) in given) else v for v in self.run(*arrays)]
-        return unflatten(self.out_tree, [Tensor._make(v, None) if kind == "tensor" else v
-                                         for v, kind in zip(leaves, self.out_kinds,
-                                                            strict=True)])
+        # an output the caller could change and so change an argument or the program's own
+        # constants (it is one of them, or a view) is copied
+        leaves = []
+        for v, (tensor, shared) in zip(self.run(*arrays), self._outputs, strict=True):
+            if type(v) is np.ndarray and (shared or v.base is not None):
+                v = v.copy()
+            leaves.append(Tensor._make(v, None) if tensor else v)
+        return unflatten(self.out_tree, leaves)
 
     def __repr__(self) -> str:
         return self.source
@@ -192,8 +197,12 @@ def _literal(x: Any) -> str | None:
 
 
 def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> tuple:
-    """(source, namespace) of the program computing ``outputs`` from ``inputs``."""
-    produced = {id(c[3]): n for n, c in enumerate(rec.calls)}  # the last call making it
+    """(source, namespace, whether each output is an argument or a constant) of the
+    program computing ``outputs`` from ``inputs``."""
+    from tinymeta.ops import elementwise as elementwise_ops, linalg
+
+    calls = _simplified(rec.calls)
+    produced = {id(c[3]): n for n, c in enumerate(calls)}  # the last call making it
     input_ids = {id(v): n for n, v in enumerate(inputs)}
     needed: set[int] = set()  # calls the outputs need, found by walking back from them
     stack = [produced[id(o)] for o in outputs if id(o) in produced and id(o) in rec.derived]
@@ -202,7 +211,7 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
         if n in needed:
             continue
         needed.add(n)
-        stack.extend(produced[id(a)] for a in rec.calls[n][1]
+        stack.extend(produced[id(a)] for a in calls[n][1]
                      if id(a) in rec.derived and id(a) not in input_ids and id(a) in produced)
     names: dict[int, str] = {id(v): f"arg{n}" for n, v in enumerate(inputs)}
     namespace: dict[str, Any] = {}
@@ -211,7 +220,7 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
     computed: dict[str, str] = {}  # call text -> the name of its result (one line each)
     functions: dict[int, str] = {}
     count: dict[str, int] = {}
-    lines: list[tuple[str, list[str], int]] = []  # (text, names it reads, order)
+    lines: list[_Line] = []
 
     def ref(x: Any) -> str:
         if id(x) in names:
@@ -225,7 +234,7 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
         return const_of[id(x)]
 
     for n in sorted(needed):
-        prim, args, params, out, scope, order = rec.calls[n]
+        prim, args, params, out, scope, order = calls[n]
         if prim.name == "reshape" and len(args) == 1 and id(args[0]) in names and \
                 np.shape(args[0]) == out.shape:
             names[id(out)] = names[id(args[0])]  # a reshape to the same shape: an alias
@@ -251,17 +260,22 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
             names[id(out)] = computed[call]
             continue
         names[id(out)] = computed[call] = name
-        lines.append((f"{name} = {call}", reads, order))
+        elementwise = prim is elementwise_ops.relu or isinstance(prim.forward, np.ufunc) and \
+            call.startswith(f"np.{prim.forward.__name__}(")
+        lines.append(_Line(name, call, reads, order, out, elementwise,
+                           elementwise or prim in (linalg.matmul, linalg._linear),
+                           [(names[id(a)], a) for a in args if id(a) in names]))
     results = [ref(o) for o in outputs]
+    keep = set(results) | {f"arg{n}" for n in range(len(inputs))}
+    _reuse_buffers(lines, keep)
     # delete every array right after its last use (outputs and arguments excepted)
     last_use: dict[str, int] = {}
-    for i, (_, reads, _) in enumerate(lines):
-        for r in reads:
+    for i, line in enumerate(lines):
+        for r in line.reads:
             last_use[r] = i
-    keep = set(results) | {f"arg{n}" for n in range(len(inputs))}
     body = []
-    for i, (text, _, order) in enumerate(lines):
-        body.append(f"    {text}  # order {order}")
+    for i, line in enumerate(lines):
+        body.append(f"    {line.name} = {line.call}  # order {line.order}")
         dead = sorted(r for r, last in last_use.items() if last == i and r not in keep)
         if dead:
             body.append(f"    del {', '.join(dead)}")
@@ -269,7 +283,77 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
     source = "\n".join([f"def program({params}):", *body,
                         f"    return ({''.join(r + ', ' for r in results)})", ""])
     namespace["const"], namespace["np"] = constants, np
-    return source, namespace
+    return source, namespace, [r.startswith(("arg", "const[")) for r in results]
+
+
+@dataclasses.dataclass
+class _Line:
+    """One line of a program: ``name = call``."""
+
+    name: str
+    call: str
+    reads: list[str]  # the names it reads
+    order: int  # the derivative order of the recorded call
+    value: np.ndarray  # its result as recorded: shape and dtype
+    elementwise: bool  # one numpy ufunc over whole arrays: it may write into an argument
+    fresh: bool  # makes a new array and keeps no view of what it reads
+    args: list[tuple[str, np.ndarray]]  # (name, recorded value) of each argument it names
+
+
+def _reuse_buffers(lines: list[_Line], keep: set[str]) -> None:
+    """Let an elementwise line write its result into an argument that dies there
+    (``np.add(a, b, out=a)``): the same numbers, one allocation fewer, and memory that is
+    still in the cache. Only into an array no other name can see (one a fresh line made
+    and only fresh lines read, so no view of it is kept anywhere; not an output), and
+    only where it has the layout numpy would give the result: a reduction later sums in
+    memory order, so another layout could change the last bits."""
+    readers: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        for r in line.reads:
+            readers.setdefault(r, []).append(i)
+    owned = {line.name for line in lines if line.fresh} - keep
+    owned -= {r for r, where in readers.items() if not all(lines[i].fresh for i in where)}
+    for i, line in enumerate(lines):
+        if not line.elementwise or line.value.ndim == 0:  # numpy gives scalars for 0-d
+            continue
+        for name, value in line.args:
+            if name in owned and readers[name][-1] == i and line.reads.count(name) == 1 \
+                    and (value.shape, value.strides, value.dtype) == \
+                    (line.value.shape, line.value.strides, line.value.dtype):  # the same layout
+                line.call = f"{line.call[:-1]}, out={name})"
+                break
+
+
+def _simplified(calls: list[tuple]) -> list[tuple]:
+    """The recorded calls, rewritten to make fewer arrays with the very same numbers:
+
+    - an elementwise ufunc reads the source of a ``broadcast_to`` (numpy broadcasts
+      it the same way) instead of its materialised copy, which then often goes dead:
+      batched MAML broadcasts every parameter to the task axis;
+    - ``multiply(negative(x), c)`` for a Python number ``c`` becomes
+      ``multiply(x, -c)``: negation is exact, so the bits agree. The cotangent of
+      ``θ - α g`` flows through exactly that pair.
+    """
+    from tinymeta.ops import elementwise, shape
+
+    negated: dict[int, Any] = {}  # id(a negative's result) -> its argument
+    out = []
+    for prim, args, params, value, *rest in calls:
+        if prim is elementwise.negative and value.dtype.kind == "f":
+            negated[id(value)] = args[0]
+        elif prim is elementwise.multiply:
+            args = _negation_moved(args, negated)
+        out.append((prim, args, params, value, *rest))
+    return out
+
+
+def _negation_moved(args: tuple, negated: dict[int, Any]) -> tuple:
+    """``(negative(x), c)`` as ``(x, -c)`` (either order) for a Python number c."""
+    for i in (0, 1):
+        x, c = args[i], args[1 - i]
+        if id(x) in negated and type(c) in (int, float):
+            return (negated[id(x)], -c) if i == 0 else (-c, negated[id(x)])
+    return args
 
 
 def _matmul_text(a: Any, b: Any, a_text: str, b_text: str, transpose_a: bool = False,
@@ -347,6 +431,8 @@ def _inline(prim: Any, args: tuple, params: dict, arg_text: list[str],
 # ---------------------------------------------------------------- tm.jit
 def _key_of(value: Any) -> Any:
     """A hashable key for a static value; an array by its bytes (repr() elides them)."""
+    if type(value) in _SCALARS:
+        return (type(value), value)  # 1, 1.0 and True are equal but give other programs
     if isinstance(value, np.ndarray):
         return ("array", value.shape, value.dtype.str,
                 hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest())
@@ -356,6 +442,9 @@ def _key_of(value: Any) -> Any:
         return ("dict", *((repr(k), _key_of(v)) for k, v in value.items()))
     hash(value)  # TypeError for what cannot key a cache
     return (type(value).__name__, value)
+
+
+_SCALARS = frozenset({int, float, bool, str, type(None)})
 
 
 def _is_array(x: Any) -> bool:
@@ -387,25 +476,33 @@ class _Jitted:
     def __init__(self, f: Callable, static_argnums: tuple, static_argnames: tuple) -> None:
         self.f, self.static_argnums, self.static_argnames = f, static_argnums, static_argnames
         self.programs: dict[Any, Program] = {}
+        self._static_sorted = sorted(static_argnums)
+        self._static_names_sorted = sorted(static_argnames)
         functools.update_wrapper(self, f)
 
     def _split(self, args: tuple, kwargs: dict):
         """(array leaves, a function of those leaves that calls f, the cache key, whether a
-        leaf is being differentiated)."""
-        static = {i for i in self.static_argnums}
-        dynamic = [(i, a) for i, a in enumerate(args) if i not in static]
+        leaf is being differentiated). Runs on every call: kept to one pass over the leaves."""
+        static = self.static_argnums
+        dynamic = [a for i, a in enumerate(args) if i not in static] if static else list(args)
         dyn_kw = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
-        leaves, treedef = flatten(([a for _, a in dynamic], dyn_kw))
-        arrays, layout, fixed = [], [], []
+        leaves, treedef = flatten((dynamic, dyn_kw))
+        arrays, layout, fixed, traced = [], [], [], False
         for leaf in leaves:
-            if _is_array(leaf):
-                value = leaf._value if isinstance(leaf, Tensor) else leaf
-                arrays.append(value)
-                layout.append((value.shape, value.dtype.str))
+            kind = type(leaf)
+            if kind is Tensor:
+                if leaf.node is None:
+                    leaf = leaf._value
+                    kind = np.ndarray
+                else:
+                    traced = True
+            if kind is np.ndarray or isinstance(leaf, np.ndarray):
+                arrays.append(leaf)
+                layout.append((leaf.shape, leaf.dtype.str))
             else:
                 fixed.append(leaf)  # numbers and the like are part of the key
-        static_values = ([(i, args[i]) for i in sorted(static) if i < len(args)],
-                         sorted((k, v) for k, v in kwargs.items() if k in self.static_argnames))
+        static_values = [args[i] for i in self._static_sorted if i < len(args)]
+        static_values += [(k, kwargs[k]) for k in self._static_names_sorted if k in kwargs]
         try:
             key = (treedef, tuple(layout), _key_of(fixed), _key_of(static_values), len(args))
             hash(key)
@@ -418,12 +515,14 @@ class _Jitted:
                           for leaf in leaves]
             dyn_args, dyn_kwargs = unflatten(treedef, new_leaves)
             full = list(args)
-            for (i, _), a in zip(dynamic, dyn_args, strict=True):
+            for i, a in zip([i for i in range(len(args)) if i not in static], dyn_args,
+                            strict=True):
                 full[i] = a
             return self.f(*full, **{**kwargs, **dyn_kwargs})
 
-        traced = any(isinstance(x, Tensor) and x.node is not None
-                     for x in (*leaves, *flatten(static_values)[0]))
+        if not traced and any(type(v) not in _SCALARS for v in static_values):
+            traced = any(isinstance(x, Tensor) and x.node is not None
+                         for x in flatten(static_values)[0])
         return arrays, call, key, traced
 
     def lower(self, *args: Any, **kwargs: Any) -> Program:
@@ -456,8 +555,8 @@ class _Jitted:
             if isinstance(o, Tensor) and o.node is not None:
                 raise JitError("jit: the function returned a tensor that is being "
                                "differentiated; return values, or jit the gradient itself")
-        source, namespace = _generate(rec, arrays, values)
-        program = Program(source, namespace, out_tree, kinds)
+        source, namespace, shared = _generate(rec, arrays, values)
+        program = Program(source, namespace, out_tree, kinds, shared)
         self._verify(program, arrays, call)
         return program
 

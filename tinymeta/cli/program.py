@@ -8,13 +8,17 @@ small problem of ``tinymeta graph`` and ``explain`` (one sinusoid task, a 1â†’3â
 MLP): one numpy call per line, named by scope and op, with each line's derivative
 order. ``--diff`` prints the unified diff of the MAML and FOMAML programs: the
 lines only MAML has are the second-order terms (the Hessian-vector products
-through every inner step) that ``stop_gradient`` removes.
+through every inner step) that ``stop_gradient`` removes. The diff leaves out
+which dead array a line writes its result into (``out=``): that choice follows
+from which arrays are still needed, so it differs between the two programs on
+lines that compute the same thing.
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import re
 
 from tinymeta.cli.argtypes import layer_widths, positive_float, positive_int
 
@@ -48,12 +52,16 @@ def source(algo: str, inner_steps: int, hidden: list[int], activation: str, inne
     return program.source
 
 
+def diff(inner_steps: int, hidden: list[int], activation: str, inner_lr: float,
+         shots: int) -> str:
+    """The unified diff of the MAML and FOMAML programs, without the ``out=`` buffers."""
+    settings = (inner_steps, hidden, activation, inner_lr, shots)
+    maml, fomaml = (re.sub(r", out=\w+\)", ")", source(algo, *settings)).splitlines(True)
+                    for algo in ("maml", "fomaml"))
+    return "".join(difflib.unified_diff(maml, fomaml, "MAML", "FOMAML"))
+
+
 def run(args: argparse.Namespace) -> int:
     settings = (args.inner_steps, args.hidden, args.activation, args.inner_lr, args.shots)
-    if not args.diff:
-        print(source(args.algo, *settings), end="")
-        return 0
-    maml, fomaml = source("maml", *settings), source("fomaml", *settings)
-    print("".join(difflib.unified_diff(maml.splitlines(True), fomaml.splitlines(True),
-                                       "MAML", "FOMAML")), end="")
+    print(diff(*settings) if args.diff else source(args.algo, *settings), end="")
     return 0
