@@ -34,6 +34,7 @@ from tinymeta.checks import describe
 from tinymeta.ops._util import BROADCAST_RULE, explain_broadcast, shape_of, values
 from tinymeta.ops.elementwise import _data, _mask, maximum, minimum, multiply, negative
 from tinymeta.ops.shape import _reshape, unbroadcast
+from tinymeta.ops.transcendental import _unary
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
@@ -58,18 +59,10 @@ def _zero_rule(g, ans, x, **params):
     return multiply(g, 0.0)
 
 
-floor = Primitive(
-    "floor", np.floor,
-    doc="numpy.floor; derivative 0 (also at the integers, where floor jumps).")
-ceil = Primitive(
-    "ceil", np.ceil,
-    doc="numpy.ceil; derivative 0 (also at the integers, where ceil jumps).")
-rint = Primitive(
-    "rint", np.rint,
-    doc="numpy.rint (halves to even); derivative 0 (also at the halves, where rint jumps).")
-floor.defvjp(_zero_rule)
-ceil.defvjp(_zero_rule)
-rint.defvjp(_zero_rule)
+floor = _unary("floor", "0 (also at the integers, where floor jumps)", _zero_rule)
+ceil = _unary("ceil", "0 (also at the integers, where ceil jumps)", _zero_rule)
+rint = _unary("rint", "0 (also at the halves, where rint jumps)", _zero_rule,
+              what=" (halves to even)")
 
 
 def _explain_round(name, error, args, params):
