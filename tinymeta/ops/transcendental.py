@@ -29,10 +29,9 @@ import numpy as np
 
 from tinymeta.ops._util import explain_broadcast, shape_of
 from tinymeta.ops.elementwise import (
-    _data,
-    _mask,
     add,
     divide,
+    equal,
     multiply,
     negative,
     sigmoid,
@@ -133,14 +132,11 @@ hypot = Primitive(
 def _hypot_rule(argnum: int):
     def rule(g, ans, x1, x2):
         part = x1 if argnum == 0 else x2
-        r = _data(ans)
-        if np.any(r == 0):
-            # the origin (x1 = x2 = 0 exactly): divide by 1 instead of 0, then zero it with
-            # a constant mask, so that this and every higher derivative is 0 there, not nan
-            at_origin = r == 0
-            d = multiply(divide(part, where(at_origin, 1.0, ans)), _mask(~at_origin, g))
-        else:
-            d = divide(part, ans)
+        # the origin (x1 = x2 = 0 exactly): divide by 1 instead of 0, then take 0, so that
+        # this and every higher derivative is 0 there, not nan. The mask is a recorded
+        # primitive (equal), not a test on the values: tm.jit's program is right anywhere
+        at_origin = equal(ans, 0.0)
+        d = where(at_origin, 0.0, divide(part, where(at_origin, 1.0, ans)))
         return unbroadcast(multiply(g, d), shape_of(part))
 
     return rule
