@@ -144,6 +144,8 @@ def traceable() -> frozenset:
         (ops.transcendental, "sinh cosh arcsin arccos arctan arcsinh arccosh arctanh log2 "
                              "log10 exp2"),
         (ops.rounding, "floor ceil rint"),
+        (ops.transcendental, "arctan2 hypot logaddexp"),
+        (ops.rounding, "_round mod fmod _nan_to_num _floor_quotient _trunc_quotient _finite"),
     ]
     return frozenset([identity, *(getattr(m, n) for m, text in names for n in text.split())])
 

@@ -12,12 +12,15 @@ read off the values, the way ``relu``'s mask is:
   pairs with ``np.mod`` (``x == floor_divide(x, y) * y + mod(x, y)``), so the rule
   always agrees with the value. ``fmod`` is the same with the quotient truncated
   toward 0. Being constants, the quotients make every second derivative 0, which is
-  exact between the jumps.
+  exact between the jumps. They are computed by primitives without rules, as
+  comparisons are, so that ``tm.jit`` records them: a program computes them afresh
+  from each call's numbers instead of keeping the first call's.
 - ``clip`` is ``minimum(maximum(x, a_min), a_max)``, exactly as numpy defines it, so
   it is written as that composition and inherits their rules: x gets the cotangent
   where it lies strictly inside the bounds, a bound gets it where it binds, and a
   tie (x equal to a bound) splits it evenly, as ``maximum`` does.
-- ``nan_to_num`` is the identity where x is finite and a constant elsewhere.
+- ``nan_to_num`` is the identity where x is finite and a constant elsewhere; its rule
+  multiplies by the (recorded) mask ``isfinite(x)``.
 
 Binary rules end with ``unbroadcast``: an argument that was broadcast up to the
 output's shape gets its cotangent summed back down to its shape.
@@ -31,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from tinymeta.checks import describe
-from tinymeta.ops._util import BROADCAST_RULE, explain_broadcast, shape_of, values
-from tinymeta.ops.elementwise import _data, _mask, maximum, minimum, multiply, negative
-from tinymeta.ops.shape import _reshape, unbroadcast
+from tinymeta.ops._util import BROADCAST_RULE, dtype_of, explain_broadcast, shape_of
+from tinymeta.ops.elementwise import maximum, minimum, multiply, negative
+from tinymeta.ops.shape import _reshape, astype, unbroadcast
+from tinymeta.ops.transcendental import _unary
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
@@ -42,34 +46,15 @@ __all__ = [
 ]
 
 
-def _value(x: Any) -> Any:
-    """The number(s) as the forward saw them: a Python number stays a Python number, so a
-    quotient computed from it is promoted as the forward's result was (float32 stays)."""
-    return values(x, "a rounding op")
-
-
-def _constant_like(values: Any, like: Any) -> np.ndarray:
-    """A constant array of ``values`` (integers here) in the floating dtype of ``like``."""
-    return _mask(values, like)  # _mask casts any numbers, not only 0/1
-
-
 # ---------------------------------------------------------------- flat: derivative 0
 def _zero_rule(g, ans, x, **params):
     return multiply(g, 0.0)
 
 
-floor = Primitive(
-    "floor", np.floor,
-    doc="numpy.floor; derivative 0 (also at the integers, where floor jumps).")
-ceil = Primitive(
-    "ceil", np.ceil,
-    doc="numpy.ceil; derivative 0 (also at the integers, where ceil jumps).")
-rint = Primitive(
-    "rint", np.rint,
-    doc="numpy.rint (halves to even); derivative 0 (also at the halves, where rint jumps).")
-floor.defvjp(_zero_rule)
-ceil.defvjp(_zero_rule)
-rint.defvjp(_zero_rule)
+floor = _unary("floor", "0 (also at the integers, where floor jumps)", _zero_rule)
+ceil = _unary("ceil", "0 (also at the integers, where ceil jumps)", _zero_rule)
+rint = _unary("rint", "0 (also at the halves, where rint jumps)", _zero_rule,
+              what=" (halves to even)")
 
 
 def _explain_round(name, error, args, params):
@@ -93,6 +78,23 @@ def round(x: Any, decimals: int = 0) -> Tensor:  # noqa: A001  (numpy's name)
 
 
 # ---------------------------------------------------------------- remainders
+# the quotients: constants (no rules) that tm.jit records
+_floor_quotient = Primitive("floor_divide", np.floor_divide).defvjp()  # np.mod's partner
+# x1 - fmod(x1, x2) is an exact multiple of x2: rounding the ratio recovers the
+# truncated quotient that fmod used, where trunc(x1 / x2) could be off by one
+_trunc_quotient = Primitive("trunc_quotient",
+                            lambda x1, x2, ans: np.rint((x1 - ans) / x2)).defvjp()
+
+
+def _divisor_cotangent(g: Any, quotient: Any, x2: Any) -> Any:
+    """The divisor's cotangent ``-g * quotient``, with the quotient in g's floating dtype
+    (a cast only if it differs: float32 stays float32 without one)."""
+    dtype = dtype_of(g) if dtype_of(g) is not None and dtype_of(g).kind == "f" else np.float64
+    if quotient.dtype != dtype:
+        quotient = astype(quotient, dtype=dtype)
+    return unbroadcast(negative(multiply(g, quotient)), shape_of(x2))
+
+
 mod = Primitive(
     "mod", np.mod, explain_broadcast,
     doc="numpy.mod(x1, x2) (also numpy.remainder, Python's %): the remainder with the sign "
@@ -100,14 +102,8 @@ mod = Primitive(
         "(the quotient numpy.floor_divide gives, also at the jumps, where x1 is a multiple "
         "of x2 and the quotient is x1 / x2 itself).",
 )
-
-
-def _mod_rule_divisor(g, ans, x1, x2):
-    quotient = np.floor_divide(_value(x1), _value(x2))  # numpy's partner of np.mod
-    return unbroadcast(negative(multiply(g, _constant_like(quotient, g))), shape_of(x2))
-
-
-mod.defvjp(lambda g, ans, x1, x2: unbroadcast(g, shape_of(x1)), _mod_rule_divisor)
+mod.defvjp(lambda g, ans, x1, x2: unbroadcast(g, shape_of(x1)),
+           lambda g, ans, x1, x2: _divisor_cotangent(g, _floor_quotient(x1, x2), x2))
 remainder = mod  # numpy's np.remainder is np.mod itself
 
 fmod = Primitive(
@@ -116,16 +112,8 @@ fmod = Primitive(
         "like numpy. Derivatives 1 for x1 and -trunc(x1 / x2) for x2 (also at the jumps, "
         "where x1 is a multiple of x2 and the quotient is x1 / x2 itself).",
 )
-
-
-def _fmod_rule_divisor(g, ans, x1, x2):
-    # x1 - fmod(x1, x2) is an exact multiple of x2: rounding the ratio recovers the
-    # truncated quotient that fmod used, where trunc(x1 / x2) could be off by one
-    quotient = np.rint((_value(x1) - _data(ans)) / _value(x2))
-    return unbroadcast(negative(multiply(g, _constant_like(quotient, g))), shape_of(x2))
-
-
-fmod.defvjp(lambda g, ans, x1, x2: unbroadcast(g, shape_of(x1)), _fmod_rule_divisor)
+fmod.defvjp(lambda g, ans, x1, x2: unbroadcast(g, shape_of(x1)),
+            lambda g, ans, x1, x2: _divisor_cotangent(g, _trunc_quotient(x1, x2, ans), x2))
 
 
 # ---------------------------------------------------------------- clip
@@ -183,8 +171,10 @@ def _nan_to_num_forward(x, nan, posinf, neginf):
 
 
 _nan_to_num = Primitive("nan_to_num", _nan_to_num_forward)
-_nan_to_num.defvjp(
-    lambda g, ans, x, nan, posinf, neginf: multiply(g, _mask(np.isfinite(_data(x)), g)))
+# a bool mask from a primitive without rules (a constant tm.jit records); g * mask is g
+# or 0 in g's own dtype, as relu's g * (ans > 0) is
+_finite = Primitive("isfinite", np.isfinite).defvjp()
+_nan_to_num.defvjp(lambda g, ans, x, nan, posinf, neginf: multiply(g, _finite(x)))
 
 
 def _replacement(value: Any, name: str) -> float | None:

@@ -22,16 +22,16 @@ written that way they stay in [0, 1] for any inputs, however large.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from tinymeta.ops._util import explain_broadcast, shape_of
 from tinymeta.ops.elementwise import (
-    _data,
-    _mask,
     add,
     divide,
+    equal,
     multiply,
     negative,
     sigmoid,
@@ -51,11 +51,17 @@ __all__ = [
 _LN2 = math.log(2.0)  # Python floats: weak in numpy's promotion, so float32 stays float32
 _LN10 = math.log(10.0)
 
+
+def _unary(name: str, derivative: str, rule: Callable, what: str = "") -> Primitive:
+    """``numpy.<name>`` as a primitive with one VJP ``rule``, its doc "numpy.<name><what>;
+    derivative <derivative>." (``rounding`` declares floor, ceil and rint with it too)."""
+    doc = f"numpy.{name}{what}; derivative {derivative}."
+    return Primitive(name, getattr(np, name), doc=doc).defvjp(rule)
+
+
 # ---------------------------------------------------------------- hyperbolic
-sinh = Primitive("sinh", np.sinh, doc="numpy.sinh; derivative cosh(x).")
-cosh = Primitive("cosh", np.cosh, doc="numpy.cosh; derivative sinh(x).")
-sinh.defvjp(lambda g, ans, x: multiply(g, cosh(x)))
-cosh.defvjp(lambda g, ans, x: multiply(g, sinh(x)))
+sinh = _unary("sinh", "cosh(x)", lambda g, ans, x: multiply(g, cosh(x)))
+cosh = _unary("cosh", "sinh(x)", lambda g, ans, x: multiply(g, sinh(x)))
 
 
 # ---------------------------------------------------------------- inverse trigonometric
@@ -64,41 +70,29 @@ def _one_minus_square(x: Any) -> Any:
     return multiply(subtract(1.0, x), add(1.0, x))
 
 
-arcsin = Primitive(
-    "arcsin", np.arcsin,
-    doc="numpy.arcsin; derivative 1/sqrt(1 - x²) (infinite at ±1, nan outside [-1, 1]).")
-arccos = Primitive(
-    "arccos", np.arccos,
-    doc="numpy.arccos; derivative -1/sqrt(1 - x²) (infinite at ±1, nan outside [-1, 1]).")
-arctan = Primitive("arctan", np.arctan, doc="numpy.arctan; derivative 1/(1 + x²).")
-arcsin.defvjp(lambda g, ans, x: divide(g, sqrt(_one_minus_square(x))))
-arccos.defvjp(lambda g, ans, x: negative(divide(g, sqrt(_one_minus_square(x)))))
-arctan.defvjp(lambda g, ans, x: divide(g, add(1.0, square(x))))
+_EDGES = "(infinite at ±1, nan outside [-1, 1])"
+arcsin = _unary("arcsin", f"1/sqrt(1 - x²) {_EDGES}",
+                lambda g, ans, x: divide(g, sqrt(_one_minus_square(x))))
+arccos = _unary("arccos", f"-1/sqrt(1 - x²) {_EDGES}",
+                lambda g, ans, x: negative(divide(g, sqrt(_one_minus_square(x)))))
+arctan = _unary("arctan", "1/(1 + x²)", lambda g, ans, x: divide(g, add(1.0, square(x))))
 
 
 # ---------------------------------------------------------------- inverse hyperbolic
-arcsinh = Primitive("arcsinh", np.arcsinh,
-                    doc="numpy.arcsinh; derivative 1/sqrt(1 + x²).")
-arccosh = Primitive(
-    "arccosh", np.arccosh,
-    doc="numpy.arccosh; derivative 1/sqrt(x² - 1) (infinite at 1, nan below 1).")
-arctanh = Primitive(
-    "arctanh", np.arctanh,
-    doc="numpy.arctanh; derivative 1/(1 - x²) (infinite at ±1, nan outside [-1, 1]).")
 # hypot(x, 1) is sqrt(x² + 1) without overflowing x² for |x| > 1e154
-arcsinh.defvjp(lambda g, ans, x: divide(g, hypot(x, 1.0)))
+arcsinh = _unary("arcsinh", "1/sqrt(1 + x²)", lambda g, ans, x: divide(g, hypot(x, 1.0)))
 # x² - 1 as (x - 1)(x + 1): no cancellation near 1
-arccosh.defvjp(lambda g, ans, x: divide(g, sqrt(multiply(subtract(x, 1.0), add(x, 1.0)))))
-arctanh.defvjp(lambda g, ans, x: divide(g, _one_minus_square(x)))
+arccosh = _unary("arccosh", "1/sqrt(x² - 1) (infinite at 1, nan below 1)",
+                 lambda g, ans, x: divide(g, sqrt(multiply(subtract(x, 1.0), add(x, 1.0)))))
+arctanh = _unary("arctanh", f"1/(1 - x²) {_EDGES}",
+                 lambda g, ans, x: divide(g, _one_minus_square(x)))
 
 
 # ---------------------------------------------------------------- other bases
-log2 = Primitive("log2", np.log2, doc="numpy.log2; derivative 1/(x ln 2).")
-log10 = Primitive("log10", np.log10, doc="numpy.log10; derivative 1/(x ln 10).")
-exp2 = Primitive("exp2", np.exp2, doc="numpy.exp2 (2**x); derivative 2**x ln 2.")
-log2.defvjp(lambda g, ans, x: divide(g, multiply(x, _LN2)))
-log10.defvjp(lambda g, ans, x: divide(g, multiply(x, _LN10)))
-exp2.defvjp(lambda g, ans, x: multiply(g, multiply(ans, _LN2)))
+log2 = _unary("log2", "1/(x ln 2)", lambda g, ans, x: divide(g, multiply(x, _LN2)))
+log10 = _unary("log10", "1/(x ln 10)", lambda g, ans, x: divide(g, multiply(x, _LN10)))
+exp2 = _unary("exp2", "2**x ln 2", lambda g, ans, x: multiply(g, multiply(ans, _LN2)),
+              what=" (2**x)")
 
 
 # ---------------------------------------------------------------- binary
@@ -138,14 +132,11 @@ hypot = Primitive(
 def _hypot_rule(argnum: int):
     def rule(g, ans, x1, x2):
         part = x1 if argnum == 0 else x2
-        r = _data(ans)
-        if np.any(r == 0):
-            # the origin (x1 = x2 = 0 exactly): divide by 1 instead of 0, then zero it with
-            # a constant mask, so that this and every higher derivative is 0 there, not nan
-            at_origin = r == 0
-            d = multiply(divide(part, where(at_origin, 1.0, ans)), _mask(~at_origin, g))
-        else:
-            d = divide(part, ans)
+        # the origin (x1 = x2 = 0 exactly): divide by 1 instead of 0, then take 0, so that
+        # this and every higher derivative is 0 there, not nan. The mask is a recorded
+        # primitive (equal), not a test on the values: tm.jit's program is right anywhere
+        at_origin = equal(ans, 0.0)
+        d = where(at_origin, 0.0, divide(part, where(at_origin, 1.0, ans)))
         return unbroadcast(multiply(g, d), shape_of(part))
 
     return rule
