@@ -143,6 +143,8 @@ def traceable() -> frozenset:
         (ops.transcendental, "sinh cosh arcsin arccos arctan arcsinh arccosh arctanh log2 "
                              "log10 exp2"),
         (ops.rounding, "floor ceil rint"),
+        (r, "_max _min"),
+        (ops.statistics, "_cumsum _cumprod _prod _median _shift _scan _normalizer"),
     ]
     return frozenset([identity, *(getattr(m, n) for m, text in names for n in text.split())])
 
