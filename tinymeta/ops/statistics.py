@@ -305,7 +305,7 @@ def std(a: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) ->
 
     Where the variance is exactly 0 (a constant slice, e.g. one element) std has a
     kink, like abs at 0; tinymeta takes 0 as its derivative there, at every order
-    (plain sqrt would give nan)."""
+    (plain sqrt would give nan). A nan variance gives nan."""
     v = var(a, axis, ddof=ddof, keepdims=keepdims)
     if recording.jit is None and not np.any(_data(v) == 0):
         return sqrt(v)  # the common case: one op
@@ -351,7 +351,7 @@ def _normalizer_forward(total: Any, axis: Any) -> np.ndarray:
 # average: a program tm.jit records then makes it too, on each call's weights
 _normalizer = Primitive(
     "weights_total", _normalizer_forward,
-    doc="The sum of the weights, unchanged, after checking that none is zero.",
+    doc="The sums of the weights, unchanged, after checking that none is zero.",
 )
 _normalizer.defvjp(lambda g, ans, total, axis: g, saves=[()])
 
