@@ -88,6 +88,8 @@ MUST_COMPILE = {
 }
 MUST_COMPILE |= {"arcsinh", "arctan2", "hypot", "logaddexp", "fmod", "mod", "remainder",
                  "nan_to_num", "round"}
+MUST_COMPILE |= {"average", "cumprod", "cumsum", "max", "median", "min", "prod", "ptp", "std",
+                 "trace"}
 
 
 def compiled_or_refused(f, first, second) -> bool:
@@ -175,6 +177,16 @@ REGIONS = {  # name: (function, first inputs, second inputs)
                                    [[-np.inf, np.nan, 2.0, np.inf]], [[0.5, -1.0, 2.0, 0.3]]),
     "linalg.norm": (lambda a: tm.linalg.norm(a, axis=1), [[[0.5, 1.0], [1.5, 2.0]]],
                     [[[0.0, 0.0], [1.5, 2.0]]]),
+    # the winners move and tie, the order changes, a factor becomes zero
+    "min": (lambda x: tm.min(x, axis=1), [[[0.5, -1.0, 0.2], [0.1, 0.3, 0.4]]],
+            [[[0.2, 0.5, -1.0], [0.1, 0.1, 0.4]]]),
+    "ptp": (lambda x: tm.ptp(x, axis=1), [[[0.5, -1.0, 0.2], [0.1, 0.3, 0.4]]],
+            [[[0.2, 0.5, 0.5], [-1.0, 0.3, -1.0]]]),
+    "median": (lambda x: tm.median(x, axis=1), [[[3.0, 1.0, 2.0, 0.5], [0.1, 0.4, 0.3, 0.2]]],
+               [[[1.0, 3.0, 2.0, 2.0], [0.4, 0.1, 0.1, 0.1]]]),
+    "prod": (lambda x: tm.prod(x, axis=(0, 2)),  # slices with no zero, one, and two
+             [[[[0.5, 1.0], [1.5, 2.0], [0.3, 0.7]], [[1.0, 2.5], [3.0, 0.5], [1.0, 2.0]]]],
+             [[[[0.5, 0.0], [1.5, 2.0], [0.0, 0.0]], [[1.0, 2.5], [3.0, 0.5], [1.0, 2.0]]]]),
 }
 def _region_cases():
     for name in sorted(REGIONS):
@@ -191,6 +203,28 @@ def test_an_op_that_looks_at_values_is_right_in_another_region_of_its_inputs(nam
                                        [np.array(b) for b in second])
     op = name.split("-")[0]  # "hypot-from-origin": another pair of regions for hypot
     assert compiled or op not in MUST_COMPILE, f"{name} must compile"
+
+
+def test_a_program_refuses_weights_that_sum_to_zero_as_eager_average_does():
+    def f(a, w):
+        return tm.average(a, axis=0, weights=w)
+
+    jitted, a = tm.jit(f), np.ones((3, 2))
+    jitted(a, np.array([1.0, 2.0, 3.0]))
+    for run in (f, jitted):
+        with pytest.raises(ZeroDivisionError, match="weights sum to zero over axis 0"):
+            run(a, np.array([1.0, -1.0, 0.0]))
+    assert len(jitted.programs) == 1  # the program raised, no eager fallback
+
+
+def test_std_of_a_slice_holding_a_nan_is_nan_compiled_and_eager():
+    def f(x):
+        return tm.std(x, axis=1)
+
+    x = np.array([[np.nan, 1.0], [0.5, 0.5], [1.5, 2.0]])  # nan, zero and nonzero variance
+    got, expected = compiled_on_new_inputs(f, (np.ones((3, 2)),), (x,))
+    assert_bitwise(got, expected)
+    assert np.array_equal(expected.data, [np.nan, 0.0, 0.25], equal_nan=True)
 
 
 # ---------------------------------------------------------------- MAML, FOMAML, Meta-SGD

@@ -146,6 +146,8 @@ def traceable() -> frozenset:
         (ops.rounding, "floor ceil rint"),
         (ops.transcendental, "arctan2 hypot logaddexp"),
         (ops.rounding, "_round mod fmod _nan_to_num _floor_quotient _trunc_quotient _finite"),
+        (r, "_max _min"),
+        (ops.statistics, "_cumsum _cumprod _prod _median _shift _scan _normalizer"),
     ]
     return frozenset([identity, *(getattr(m, n) for m, text in names for n in text.split())])
 

@@ -3,7 +3,8 @@
 Every VJP first puts the reduced axes back as size-1 axes (a reshape), then
 lets broadcasting spread the cotangent over them: for ``sum`` that is the
 whole rule, ``mean`` divides by the count, ``max``/``min`` route it to the
-winners, and ``logsumexp`` multiplies by softmax. ``softmax`` and
+winners (which ones is a rule-less primitive of the values, so ``tm.jit``
+records it), and ``logsumexp`` multiplies by softmax. ``softmax`` and
 ``log_softmax`` are compositions of these, so they need no rules of their own.
 """
 
@@ -13,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.ops._util import add_reduce, keepdims_shape, normalize_axis, shape_of
-from tinymeta.ops.elementwise import _data, _mask, divide, exp, multiply, subtract
+from tinymeta.ops._util import add_reduce, dtype_of, keepdims_shape, normalize_axis, shape_of
+from tinymeta.ops.elementwise import divide, exp, multiply, subtract
 from tinymeta.ops.shape import _broadcast_to, _reshape
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
@@ -65,13 +66,31 @@ _mean.defvjp(
 )
 
 
+def _float_dtype(like: Any) -> np.dtype:
+    """The dtype of a constant computed for ``like`` (float32 stays float32)."""
+    dtype = dtype_of(like)
+    return dtype if dtype is not None and dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _winners_forward(x: Any, ans: Any, axes: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    x = np.asarray(x)
+    winners = (x == np.reshape(ans, keepdims_shape(x.shape, axes))).astype(dtype)
+    return winners / winners.sum(axis=axes, keepdims=True)
+
+
+# Which elements are the extreme is read from the values: a rule-less primitive (its
+# result is a constant) rather than numpy in the rule, so tm.jit records it too
+_winners = Primitive(
+    "extreme_share", _winners_forward,
+    doc="1/k at each of the k elements of a slice equal to its extreme ``ans``, else 0 "
+        "(d max / dx with ties sharing evenly), as a constant of ``dtype``.",
+).defvjp()
+
+
 def _extreme_vjp(g, ans, x, axes, keepdims):
     # the cotangent goes to the arg-extremes, split evenly among ties
-    xd = _data(x)
-    ad = np.reshape(_data(ans), keepdims_shape(xd.shape, axes))
-    winners = _mask(xd == ad, g)
-    winners = winners / winners.sum(axis=axes, keepdims=True)
-    return multiply(_expand(g, x, axes, keepdims), winners)
+    share = _winners(x, ans, axes=axes, dtype=_float_dtype(g))
+    return multiply(_expand(g, x, axes, keepdims), share)
 
 
 def _explain_empty(name, error, args, params):

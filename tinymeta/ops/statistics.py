@@ -2,7 +2,7 @@
 
 Most of these are compositions: ``var`` is the mean squared deviation, ``std``
 its square root, ``average`` a weighted sum over a sum of weights, ``ptp`` is
-max − min and ``trace`` an einsum over a diagonal, so their derivatives are
+max − min and ``trace`` the sum of a diagonal, so their derivatives are
 those of the ops they are made of. ``cumsum`` (whose VJP is a cumsum from the
 other end), ``median`` (the middle element's share) and the products ``prod``
 and ``cumprod`` have rules of their own; the products show the one trap of
@@ -39,32 +39,40 @@ product is zero or underflowed;
 a recorded backward pass always takes the division-free form. That form costs
 two cumprods for ``prod``; for ``cumprod`` the scan costs one Python-level
 step per element along the axis.
+
+Under ``tm.jit`` that choice would be frozen into the program by the first
+call's values. So whatever these ops read from values is a primitive the
+program records and recomputes on every call: the "no zero" test (and a
+program computes both forms and picks with it), std's zero-variance mask,
+average's check that the weights do not sum to zero, and median's
+middle-element weights (rule-less primitives: constants, as masks are).
 """
 
 from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from tinymeta.ops._util import normalize_axis, shape_of
-from tinymeta.ops.contractions import einsum
 from tinymeta.ops.elementwise import (
     _data,
-    _mask,
     divide,
     multiply,
+    not_equal,
     sqrt,
     square,
     subtract,
     where,
 )
-from tinymeta.ops.reductions import _expand, _max, _mean, _min, _sum
-from tinymeta.ops.shape import _broadcast_to, _reshape, _transpose, getitem
+from tinymeta.ops.rearrange import diagonal
+from tinymeta.ops.reductions import _expand, _float_dtype, _max, _mean, _min, _sum
+from tinymeta.ops.shape import _broadcast_to, _reshape, _transpose
 from tinymeta.primitive import Primitive
-from tinymeta.tensor import Tensor
+from tinymeta.tensor import Tensor, recording
 
 __all__ = [
     "prod", "cumsum", "cumprod", "var", "std", "trace", "average", "ptp", "median",
@@ -158,24 +166,44 @@ _cumprod = Primitive("cumprod", _cumprod_forward,
                      doc="numpy.cumprod along ``axis`` (``reverse``: multiplied from the end).")
 
 
-def _divide_safely(ans: Any) -> bool:
-    """May a rule divide by the factors? Only when nobody will differentiate its result
-    (the rule got bare numpy, not tensors: the ratio is accurate, its derivatives are
-    not, they cancel terms of size 1/x² near a zero) and no product is zero or has
-    underflowed."""
+def _no_zero_forward(ans: Any) -> np.ndarray:
+    ans = np.asarray(ans)
+    return np.asarray(ans.dtype.kind == "f" and bool(
+        np.all(np.abs(ans) >= np.finfo(ans.dtype).tiny)))
+
+
+# a rule-less primitive (a constant flag), so that tm.jit records the test as well
+_no_zero = Primitive(
+    "no_zero_product", _no_zero_forward,
+    doc="True if no product in ``ans`` is zero or has underflowed: dividing by the "
+        "factors is then accurate.",
+).defvjp()
+
+
+def _divided_or_exact(ans: Any, x: Any, divided: Callable, exact: Callable) -> Any:
+    """``divided(x)`` (the others' products as products over x) where a rule may divide,
+    else ``exact()`` (the division-free form). It may only when nobody will differentiate
+    its result (the rule got bare numpy, not tensors: the ratio is accurate, its
+    derivatives are not, they cancel terms of size 1/x² near a zero) and no product is
+    zero or has underflowed."""
     if type(ans) is Tensor:  # a recorded backward pass: its derivatives will be taken
-        return False
-    values = _data(ans)
-    return values.dtype.kind == "f" and bool(np.all(np.abs(values) >= np.finfo(values.dtype).tiny))
+        return exact()
+    safe = _no_zero(ans)
+    if recording.jit is None:
+        return divided(x) if safe else exact()
+    # tm.jit records this pass: its program must choose per call, so it computes both
+    # (and divides by 1 where it will not use the quotient, so it never warns)
+    return where(safe, divided(where(safe, x, 1.0)), exact())
 
 
 def _cumprod_vjp(g, ans, x, axis, reverse):
-    if _divide_safely(ans):
-        # no zero: dx_m = Σ_{k≥m} g_k y_k / x_m, a reversed cumsum over x
-        return divide(_cumsum(multiply(g, ans), axis=axis, reverse=not reverse), x)
+    # no zero: dx_m = Σ_{k≥m} g_k y_k / x_m, a reversed cumsum over x;
     # a zero: dx_m = (product before m) · w_m with w_m = g_m + x_{m+1} w_{m+1} (module doc)
-    before = _shift(ans, axis=axis, step=-1 if reverse else 1, fill=1.0)
-    return multiply(before, _scan_cotangent(g, x, axis, reverse))
+    return _divided_or_exact(
+        ans, x,
+        lambda x: divide(_cumsum(multiply(g, ans), axis=axis, reverse=not reverse), x),
+        lambda: multiply(_shift(ans, axis=axis, step=-1 if reverse else 1, fill=1.0),
+                         _scan_cotangent(g, x, axis, reverse)))
 
 
 _cumprod.defvjp(_cumprod_vjp)
@@ -233,9 +261,10 @@ def _prod_vjp(g, ans, x, axes, keepdims):
     g = _expand(g, x, axes, keepdims)
     if not axes:
         return g
-    if _divide_safely(ans):  # the others' product is prod / x
-        return multiply(g, divide(_expand(ans, x, axes, keepdims), x))
-    return multiply(g, _others_product(x, axes))
+    # the others' product is prod / x where there is no zero
+    return multiply(g, _divided_or_exact(
+        ans, x, lambda x: divide(_expand(ans, x, axes, keepdims), x),
+        lambda: _others_product(x, axes)))
 
 
 _prod = Primitive("prod", lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims))
@@ -276,14 +305,15 @@ def std(a: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) ->
 
     Where the variance is exactly 0 (a constant slice, e.g. one element) std has a
     kink, like abs at 0; tinymeta takes 0 as its derivative there, at every order
-    (plain sqrt would give nan)."""
+    (plain sqrt would give nan). A nan variance gives nan."""
     v = var(a, axis, ddof=ddof, keepdims=keepdims)
-    vd = _data(v)
-    if not np.any(vd == 0):
-        return sqrt(v)
-    positive = vd > 0
-    # sqrt only ever sees positive values, so no 0·inf reaches the gradient
-    return where(positive, sqrt(where(positive, v, 1.0)), 0.0)
+    if recording.jit is None and not np.any(_data(v) == 0):
+        return sqrt(v)  # the common case: one op
+    # a recorded mask, so that under tm.jit the program decides per call (on a slice of
+    # nonzero variance this is sqrt(v), bit for bit, at every order); sqrt only ever
+    # sees nonzero values, so no 0·inf reaches the gradient
+    nonzero = not_equal(v, 0.0)
+    return where(nonzero, sqrt(where(nonzero, v, 1.0)), 0.0)
 
 
 # ---------------------------------------------------------------- trace
@@ -291,8 +321,8 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """numpy.trace: the sum along a diagonal (``offset`` above the main one if positive,
     below if negative) of the 2-D slices given by ``axis1`` and ``axis2``.
 
-    An einsum ``'...ii->...'`` over the slice holding that diagonal; its VJP puts
-    the cotangent back on the diagonal."""
+    As numpy computes it, the sum of ``diagonal(a, offset, axis1, axis2)`` (the same
+    bits); the gather's VJP puts the cotangent back on the diagonal."""
     shape = shape_of(a)
     if len(shape) < 2:
         raise ValueError(f"trace: needs an array with at least 2 axes, got shape {shape}")
@@ -305,21 +335,27 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     if ax1 == ax2:
         raise ValueError(f"trace: axis1 ({axis1}) and axis2 ({axis2}) name the same axis of "
                          f"shape {shape}; they must differ")
-    perm = tuple(k for k in range(len(shape)) if k not in (ax1, ax2)) + (ax1, ax2)
-    x = _transpose(a, axes=perm) if perm != tuple(range(len(shape))) else a
-    n, m = shape[ax1], shape[ax2]
-    if offset >= 0:
-        k = max(0, min(n, m - offset))
-        rows, cols = slice(0, k), slice(offset, offset + k)
-    else:
-        k = max(0, min(n + offset, m))
-        rows, cols = slice(-offset, -offset + k), slice(0, k)
-    if (k, k) != (n, m):
-        x = getitem(x, (Ellipsis, rows, cols))
-    return einsum("...ii->...", x)
+    return _sum(diagonal(a, offset, ax1, ax2), axes=(len(shape) - 2,), keepdims=False)
 
 
 # ---------------------------------------------------------------- average / ptp
+def _normalizer_forward(total: Any, axis: Any) -> np.ndarray:
+    total = np.asarray(total)
+    if np.any(total == 0):
+        raise ZeroDivisionError(f"average: the weights sum to zero over axis {axis}, so they "
+                                f"cannot be normalized")
+    return total.view()  # a new array: the recorder sees a call, not an identity
+
+
+# The check is a primitive (its VJP passes the cotangent on) rather than a test in
+# average: a program tm.jit records then makes it too, on each call's weights
+_normalizer = Primitive(
+    "weights_total", _normalizer_forward,
+    doc="The sums of the weights, unchanged, after checking that none is zero.",
+)
+_normalizer.defvjp(lambda g, ans, total, axis: g, saves=[()])
+
+
 def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = False, *,
             keepdims: bool = False) -> Any:
     """numpy.average: sum(a * weights) / sum(weights) over ``axis``; without weights, the mean.
@@ -352,11 +388,9 @@ def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
         # now in the order of a's axes: put size-1 axes where a has the others
         weights = _reshape(weights, shape=tuple(shape[x] if x in axes else 1
                                                 for x in range(len(shape))))
-    total = _sum(_broadcast_to(weights, shape=shape) if shape_of(weights) != shape else weights,
-                 axes=axes, keepdims=keepdims)
-    if np.any(_data(total) == 0):
-        raise ZeroDivisionError(f"average: the weights sum to zero over axis {axis}, so they "
-                                f"cannot be normalized")
+    total = _normalizer(
+        _sum(_broadcast_to(weights, shape=shape) if shape_of(weights) != shape else weights,
+             axes=axes, keepdims=keepdims), axis=axis)
     avg = divide(_sum(multiply(a, weights), axes=axes, keepdims=keepdims), total)
     if not returned:
         return avg
@@ -373,9 +407,8 @@ def ptp(a: Any, axis: Any = None, *, keepdims: bool = False) -> Tensor:
 
 
 # ---------------------------------------------------------------- median
-def _median_weights(xd: np.ndarray, axes: tuple[int, ...], like: Any) -> np.ndarray:
-    """d median / dx as a constant: 1/2 for each of the two middle order statistics (one,
-    with weight 1, for an odd count), each shared evenly among the elements equal to it."""
+def _median_weights_forward(xd: Any, axes: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    xd = np.asarray(xd)
     kept = tuple(k for k in range(xd.ndim) if k not in axes)
     moved = np.transpose(xd, kept + axes)
     flat = moved.reshape(moved.shape[:len(kept)] + (-1,))
@@ -386,11 +419,22 @@ def _median_weights(xd: np.ndarray, axes: tuple[int, ...], like: Any) -> np.ndar
         equal = flat == ordered[..., position:position + 1]
         weights += 0.5 * equal / np.maximum(equal.sum(axis=-1, keepdims=True), 1)
     weights = np.transpose(weights.reshape(moved.shape), np.argsort(kept + axes))
-    return _mask(weights, like)
+    return weights.astype(dtype)
+
+
+# the order statistics are read from the values: a rule-less primitive (a constant)
+# rather than numpy in the rule, so tm.jit records them too
+_median_weights = Primitive(
+    "median_weights", _median_weights_forward,
+    doc="d median / dx as a constant: 1/2 for each of the two middle order statistics "
+        "(one, with weight 1, for an odd count), each shared evenly among the elements "
+        "equal to it.",
+).defvjp()
 
 
 def _median_vjp(g, ans, x, axes, keepdims):
-    return multiply(_expand(g, x, axes, keepdims), _median_weights(_data(x), axes, g))
+    weights = _median_weights(x, axes=axes, dtype=_float_dtype(g))
+    return multiply(_expand(g, x, axes, keepdims), weights)
 
 
 _median = Primitive("median",
