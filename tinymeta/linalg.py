@@ -13,7 +13,10 @@ derivative of an inverse is an inverse again,
 
 and ``inv``/``solve`` in those rules are the recorded primitives below, whose
 own rules are again the lines above. That is the whole trick: no rule reaches
-for raw numpy on a value that carries a derivative.
+for raw numpy on a value that carries a derivative. Nor on one that does not:
+the masks some rules need (a zero norm, tied eigenvalues, zero singular values)
+are made by rule-less primitives such as ``not_equal``, so ``tm.jit`` records
+them and its program finds each new input's own mask.
 
 Functions with two results (``eigh``: eigenvalues and eigenvectors;
 ``slogdet``: sign and log|det|) are one primitive whose output packs both
