@@ -129,7 +129,7 @@ def _user_line() -> str:
 def traceable() -> frozenset:
     """The primitives whose VJP rules compute only with primitives (audited by hand): the
     programs of functions that differentiate through them are right for any argument."""
-    from tinymeta import ops
+    from tinymeta import linalg, ops
     from tinymeta.autodiff import identity
 
     e, s, r = ops.elementwise, ops.shape, ops.reductions
@@ -143,6 +143,8 @@ def traceable() -> frozenset:
         (ops.transcendental, "sinh cosh arcsin arccos arctan arcsinh arccosh arctanh log2 "
                              "log10 exp2"),
         (ops.rounding, "floor ceil rint"),
+        (ops.rearrange, "_roll"), (ops.contractions, "_einsum"), (s, "_take _scatter_at"),
+        (linalg, "_inv _det _slogdet _solve _cholesky _pnorm _eigh _svdvals"),
     ]
     return frozenset([identity, *(getattr(m, n) for m, text in names for n in text.split())])
 
