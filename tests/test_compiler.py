@@ -90,6 +90,10 @@ MUST_COMPILE |= {"arcsinh", "arctan2", "hypot", "logaddexp", "fmod", "mod", "rem
                  "nan_to_num", "round"}
 MUST_COMPILE |= {"average", "cumprod", "cumsum", "max", "median", "min", "prod", "ptp", "std",
                  "trace"}
+MUST_COMPILE |= {"roll", "einsum", "einsum-diagonal", "sort", "argsort-gather", "linalg.inv",
+                 "linalg.solve", "linalg.det", "linalg.slogdet", "linalg.cholesky",
+                 "linalg.norm", "linalg.eigh", "sort-ties", "linalg.eigh-ties",
+                 "linalg.eigh-vectors", "linalg.norm-nuc", "linalg.norm-2"}
 
 
 def compiled_or_refused(f, first, second) -> bool:
@@ -188,6 +192,29 @@ REGIONS = {  # name: (function, first inputs, second inputs)
              [[[[0.5, 1.0], [1.5, 2.0], [0.3, 0.7]], [[1.0, 2.5], [3.0, 0.5], [1.0, 2.0]]]],
              [[[[0.5, 0.0], [1.5, 2.0], [0.0, 0.0]], [[1.0, 2.5], [3.0, 0.5], [1.0, 2.0]]]]),
 }
+REGIONS.update({  # the order of the entries, their ties, the sign of a determinant
+    "sort": (lambda x: tm.sort(x, axis=1), [[[0.5, -1.0, 2.0], [0.1, 0.3, 0.2]]],
+             [[[2.0, 0.5, -1.0], [0.3, 0.2, 0.1]]]),
+    "sort-ties": (lambda x: tm.sort(x, axis=None, kind="stable"), [[0.5, -1.0, 2.0, 0.1]],
+                  [[1.0, -1.0, 1.0, -1.0]]),
+    "argsort-gather": (lambda x: x[tm.argsort(x)], [[0.5, -1.0, 2.0, 0.1]],
+                       [[0.1, 2.0, -1.0, 0.5]]),
+    "linalg.slogdet": (lambda a: tm.linalg.slogdet(a)[1], [[[2.0, 0.5], [0.5, 1.0]]],
+                       [[[0.5, 2.0], [1.0, 0.5]]]),
+    # distinct eigenvalues, then a repeated one: an exact first derivative, nan beyond
+    "linalg.eigh-ties": (lambda a: tm.linalg.eigh(a)[0], [[[2.0, 0.5], [0.5, 1.0]]],
+                         [[[1.0, 0.0], [0.0, 1.0]]]),
+    "linalg.eigh-vectors": (lambda a: tm.linalg.eigh(a)[1], [[[2.0, 0.5], [0.5, 1.0]]],
+                            [[[1.0, 0.0], [0.0, 1.0]]]),
+    # singular values: all apart and non-zero, then one zero (rank 1) or a tie (2 I)
+    "linalg.norm-nuc": (lambda a: tm.linalg.norm(a, "nuc"), [[[2.0, 0.5], [0.3, 1.0]]],
+                        [[[1.0, 2.0], [2.0, 4.0]]]),
+    "linalg.norm-2": (lambda a: tm.linalg.norm(a, 2, axis=(1, 2)),
+                      [[[[2.0, 0.5, 0.1], [0.3, 1.0, 0.2]]]],
+                      [[[[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]]]]),
+})
+
+
 def _region_cases():
     for name in sorted(REGIONS):
         for order in (0, 1, 2):

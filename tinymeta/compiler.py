@@ -130,7 +130,7 @@ def _user_line() -> str:
 def traceable() -> frozenset:
     """The primitives whose VJP rules compute only with primitives (audited by hand): the
     programs of functions that differentiate through them are right for any argument."""
-    from tinymeta import ops
+    from tinymeta import linalg, ops
     from tinymeta.autodiff import identity
 
     e, s, r = ops.elementwise, ops.shape, ops.reductions
@@ -148,6 +148,8 @@ def traceable() -> frozenset:
         (ops.rounding, "_round mod fmod _nan_to_num _floor_quotient _trunc_quotient _finite"),
         (r, "_max _min"),
         (ops.statistics, "_cumsum _cumprod _prod _median _shift _scan _normalizer"),
+        (ops.rearrange, "_roll"), (ops.contractions, "_einsum"), (s, "_take _scatter_at"),
+        (linalg, "_inv _det _slogdet _solve _cholesky _pnorm _eigh _svdvals"),
     ]
     return frozenset([identity, *(getattr(m, n) for m, text in names for n in text.split())])
 

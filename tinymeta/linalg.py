@@ -13,7 +13,10 @@ derivative of an inverse is an inverse again,
 
 and ``inv``/``solve`` in those rules are the recorded primitives below, whose
 own rules are again the lines above. That is the whole trick: no rule reaches
-for raw numpy on a value that carries a derivative.
+for raw numpy on a value that carries a derivative. Nor on one that does not:
+the masks some rules need (a zero norm, tied eigenvalues, zero singular values)
+are made by rule-less primitives such as ``not_equal``, so ``tm.jit`` records
+them and its program finds each new input's own mask.
 
 Functions with two results (``eigh``: eigenvalues and eigenvectors;
 ``slogdet``: sign and log|det|) are one primitive whose output packs both
@@ -90,13 +93,15 @@ import numpy as np
 from tinymeta.checks import describe
 from tinymeta.ops._util import keepdims_shape, normalize_axis, shape_of
 from tinymeta.ops.elementwise import (
-    _data,
     _mask,
     abs,
     add,
     divide,
+    greater,
+    less_equal,
     multiply,
     negative,
+    not_equal,
     power,
     sign,
     subtract,
@@ -419,18 +424,20 @@ def _eigh_vjp(g, ans, a, uplo):
     n = shape_of(ans)[-1]
     w, v = getitem(ans, _VALUES), getitem(ans, _VECTORS)
     g_w, g_v = getitem(g, _VALUES), getitem(g, _VECTORS)
-    wd = _data(w)
     vg = matmul(v, g_v, transpose_a=True)  # Vᵀ V̄
     # F_ij = 1 / (w_j - w_i) where the eigenvalues differ; 0 on the diagonal and at exact
-    # ties (constant masks: 1 / (D + 1) there, times 0) ...
-    apart = wd[..., None, :] != wd[..., :, None]
-    diff = subtract(_with_axis(w, -2), _with_axis(w, -1))
-    f = divide(_mask(apart, g), add(diff, _mask(~apart, g)))
+    # ties (masks: 1 / (D + 1) there, times 0). The masks are recorded primitives (no
+    # derivative), so a program of tm.jit finds each new input's ties itself ...
+    zero, one, nan = (g.dtype.type(c) for c in (0, 1, np.nan))  # keep float32 float32
+    w_j, w_i = _with_axis(w, -2), _with_axis(w, -1)
+    apart = not_equal(w_j, w_i)
+    diff = subtract(w_j, w_i)
+    f = divide(where(apart, one, zero), add(diff, where(apart, zero, one)))
     # ... unless the eigenvectors of a tie get a cotangent: that derivative does not exist
     # (or its finite limit is not known to this rule), so it is nan, not a made-up number
-    unknown = ~apart & ~np.eye(n, dtype=bool) & (_data(vg) != 0)
-    if unknown.any():
-        f = add(f, _mask(np.where(unknown, np.nan, 0.0), g))
+    off_diagonal = ~np.eye(n, dtype=bool)
+    unknown = where(apart, False, where(off_diagonal, not_equal(vg, 0), False))
+    f = add(f, where(unknown, nan, zero))  # + 0 where the derivative is known: f unchanged
     inner = add(multiply(f, vg), multiply(_mask(np.eye(n, dtype=bool), g), _with_axis(g_w, -2)))
     return _sym(matmul(matmul(v, inner), v, transpose_b=True))
 
@@ -465,13 +472,13 @@ def _svdvals_vjp(g, ans, a):
     # Ā = U diag(s̄) Vᵀ. For A (m, n) with m <= n, Vᵀ = diag(1/s) Uᵀ A, so Ā = U diag(s̄/s) Uᵀ A
     # with U from eigh(A Aᵀ): a rule made of differentiable primitives (tall A: via Aᵀ A).
     m, n = shape_of(a)[-2:]
-    sd = _data(ans)
     # singular values that are 0 to working precision (numpy's matrix_rank tolerance) get
-    # no share: the smallest subgradient, and no division of rounding noise by ~0
-    zero = sd <= sd[..., :1] * (max(m, n) * np.finfo(sd.dtype).eps)
-    ratio = divide(g, where(zero, 1.0, ans)) if zero.any() else divide(g, ans)
-    if zero.any():
-        ratio = multiply(ratio, _mask(~zero, g))
+    # no share: the smallest subgradient, and no division of rounding noise by ~0 (a mask
+    # made by recorded primitives, so that tm.jit's program finds each input's own)
+    largest = getitem(ans, (Ellipsis, slice(0, 1)))
+    zero = less_equal(ans, multiply(largest, max(m, n) * np.finfo(ans.dtype).eps))
+    keep = where(zero, g.dtype.type(0), g.dtype.type(1))
+    ratio = multiply(divide(g, where(zero, 1.0, ans)), keep)
     ratio = getitem(ratio, (Ellipsis, slice(None, None, -1)))  # eigh's ascending order
     ratio = _with_axis(ratio, -2)
     if m <= n:
@@ -509,8 +516,7 @@ def _pnorm_vjp(g, ans, x, p, axes, keepdims):
     if not keepdims:
         shape = keepdims_shape(shape_of(x), axes)
         g, ans = _reshape(g, shape=shape), _reshape(ans, shape=shape)
-    ad = _data(ans)
-    safe = where(ad > 0, ans, 1.0) if np.any(ad <= 0) else ans
+    safe = where(greater(ans, 0), ans, 1.0)  # a recorded mask: right for any x under tm.jit
     if p == 2.0:
         local = divide(x, safe)
     else:

@@ -66,10 +66,15 @@ def _weak_numbers(operands: tuple) -> tuple:
     numbers = [o for o in operands if type(o) in (bool, int, float)]
     if not numbers:
         return operands
-    dtype = np.result_type(*(o if type(o) in (bool, int, float) else _data(o).dtype
+    dtype = np.result_type(*(o if type(o) in (bool, int, float) else _dtype(o)
                              for o in operands))
     return tuple(np.asarray(o, dtype=dtype) if type(o) in (bool, int, float) else o
                  for o in operands)
+
+
+def _dtype(x: Any) -> np.dtype:
+    """x's dtype, read without its values (under tm.jit they may not be read)."""
+    return x.dtype if isinstance(x, (Tensor, np.ndarray)) else _data(x).dtype
 
 
 @functools.lru_cache(maxsize=64)
@@ -237,7 +242,7 @@ def _einsum_vjp(i, g, ans, *operands, subscripts, optimize):
     # a letter repeated in operand i: each repeat gets a fresh letter, tied to the first
     # by an identity matrix, so the cotangent lands on the diagonal only
     fresh = iter(c for c in _LABELS if c not in subscripts)
-    dtype = np.result_type(_data(g))
+    dtype = _dtype(g)
     seen: set[str] = set()
     spread, eye_terms = [], []
     for c in target:

@@ -12,8 +12,8 @@ route cotangents back and are differentiable again:
 - ``broadcast_to`` then ``reshape``: repeat by an int, tile (a copy made by
   broadcasting is undone by ``sum_to_shape``, which adds the copies);
 - ``getitem`` with slices: flip, split, array_split (undone by ``scatter_add``);
-- ``getitem`` with a *constant index array*: sort, diag, diagonal, repeat by
-  an array. The trick is to ask numpy where each entry goes by running the
+- ``getitem`` with a *constant index array*: diag, diagonal, repeat by an
+  array. The trick is to ask numpy where each entry goes by running the
   function on the flat positions ``arange(size)``: ``np.diagonal`` of
   ``arange(12).reshape(3, 4)`` is ``[0, 5, 10]``, the flat positions of the
   diagonal. Gathering ``ravel(x)[positions]`` is then numpy's result, with
@@ -33,7 +33,11 @@ permutation is a constant (it changes only where entries tie, a set of
 measure zero), so d sort(x) routes each output position's cotangent to the
 input entry ``argsort`` put there: ``sort(x) == x[argsort(x)]``, derivatives
 included. ``argsort`` is an integer result with no derivative; it returns a
-constant tensor.
+constant tensor. Both look at the values, so the permutation is computed by a
+primitive with no rule (as the masks of ``greater``): its result is a constant
+for the derivative, yet a recorded value for ``tm.jit``, whose program sorts each
+new input again instead of reusing the first call's order. The gather by it is
+``take``, whose index is an argument (``ops/shape.py``).
 """
 
 from __future__ import annotations
@@ -51,11 +55,12 @@ from tinymeta.ops.shape import (
     _getitem,
     _reshape,
     _sequence,
+    _take,
     _transpose,
     scatter_add,
 )
 from tinymeta.primitive import Primitive
-from tinymeta.tensor import Tensor, constant
+from tinymeta.tensor import Tensor
 
 __all__ = [
     "ravel", "flatten", "moveaxis", "repeat", "tile", "roll", "flip", "split", "array_split",
@@ -522,8 +527,9 @@ def triu(m: Any, k: int = 0) -> Tensor:
 _KINDS = (None, "quicksort", "mergesort", "heapsort", "stable")
 
 
-def _sortable(a: Any, kind: Any, stable: Any, opname: str) -> tuple[np.ndarray, Any]:
-    """The values to sort and the kind of sort (numpy 2's ``stable=True`` is kind='stable')."""
+def _sortable(a: Any, kind: Any, stable: Any, opname: str) -> tuple[Any, Any]:
+    """The array to sort and the kind of sort (numpy 2's ``stable=True`` is kind='stable').
+    Only its dtype and shape are read here: the values are sorted by a primitive."""
     if kind not in _KINDS:
         raise ValueError(f"{opname}: kind must be one of {_KINDS}, got {kind!r}")
     if stable is not None:
@@ -531,10 +537,25 @@ def _sortable(a: Any, kind: Any, stable: Any, opname: str) -> tuple[np.ndarray, 
             raise ValueError(f"{opname}: give kind or stable, not both (stable=True means "
                              f"kind='stable')")
         kind = "stable" if stable else None
-    values = _data(a)
-    if values.dtype.kind not in "biuf":
+    x = a if isinstance(a, (Tensor, np.ndarray)) else _data(a)
+    if x.dtype.kind not in "biuf":
         raise TypeError(f"{opname}: needs real numbers, got {describe(a)}")
-    return values, kind
+    return x, kind
+
+
+def _sort_positions_forward(x: Any, axis: int | None, kind: Any) -> np.ndarray:
+    """The flat position in x of each entry of sort(x, axis): what ravel(x) is gathered by."""
+    perm = np.argsort(x, axis=axis, kind=kind)
+    if axis is None:
+        return perm
+    return np.take_along_axis(_positions(np.shape(x)), perm, axis=axis)
+
+
+# no rules: integer results, constants for the derivative but recorded values for tm.jit
+_sort_positions = Primitive("sort_positions", _sort_positions_forward,
+                            doc="argsort as flat positions into ravel(x).").defvjp()
+_argsort = Primitive("argsort", lambda x, axis, kind: np.argsort(x, axis=axis, kind=kind),
+                     doc="numpy.argsort, as a constant integer tensor.").defvjp()
 
 
 def sort(a: Any, axis: Any = -1, kind: str | None = None, *,
@@ -549,12 +570,9 @@ def sort(a: Any, axis: Any = -1, kind: str | None = None, *,
     kind is quicker (a stable sort of floats is ~5x slower) and picks some
     order. NaNs sort to the end, as in numpy.
     """
-    values, kind = _sortable(a, kind, stable, "sort")
-    if axis is None:
-        return _gather(a, np.argsort(values, axis=None, kind=kind))
-    ax = _one_axis(axis, values.ndim, "sort")
-    perm = np.argsort(values, axis=ax, kind=kind)
-    return _gather(a, np.take_along_axis(_positions(values.shape), perm, axis=ax))
+    x, kind = _sortable(a, kind, stable, "sort")
+    ax = None if axis is None else _one_axis(axis, len(shape_of(x)), "sort")
+    return _take(_ravel(a), _sort_positions(x, axis=ax, kind=kind))
 
 
 def argsort(a: Any, axis: Any = -1, kind: str | None = None, *,
@@ -562,8 +580,7 @@ def argsort(a: Any, axis: Any = -1, kind: str | None = None, *,
     """numpy.argsort: the indices that sort ``a`` along ``axis`` (None: flattened), as a
     constant integer tensor. Not differentiable (integers have no derivative); use it
     to index, e.g. ``x[tm.argsort(x)]``, which is."""
-    values, kind = _sortable(a, kind, stable, "argsort")
+    x, kind = _sortable(a, kind, stable, "argsort")
     if axis is not None:
-        axis = _one_axis(axis, values.ndim, "argsort")
-    return constant(np.argsort(values, axis=axis, kind=kind))
-
+        axis = _one_axis(axis, len(shape_of(x)), "argsort")
+    return _argsort(x, axis=axis, kind=kind)

@@ -3,7 +3,9 @@
 Broadcasting is undone by ``sum_to_shape``, itself a primitive whose VJP is
 ``broadcast_to`` (and vice versa), so unbroadcasting stays differentiable at
 every order. ``getitem``'s VJP scatters the cotangent back with
-``scatter_add``, whose VJP is ``getitem`` again.
+``scatter_add``, whose VJP is ``getitem`` again; an index that is a tensor of
+ints (``x[tm.argsort(x)]``) goes to the same pair with the index as an argument,
+``take`` and ``scatter_at``, so ``tm.jit`` records the indices as values.
 """
 
 from __future__ import annotations
@@ -233,6 +235,33 @@ _getitem.defvjp(lambda g, ans, x, index: scatter_add(g, index=index, shape=shape
 scatter_add.defvjp(lambda g, ans, x, index, shape: _getitem(g, index=index), saves=[()])
 
 
+# An index that is itself a tensor of ints (argsort's, say) is an *argument* of the gather,
+# not a parameter: tm.jit then records where the indices come from instead of freezing the
+# first call's indices into its program. The pair is getitem/scatter_add along axis 0.
+def _take_forward(x: Any, index: Any) -> np.ndarray:
+    return np.asarray(x)[np.asarray(index)]
+
+
+def _scatter_at_forward(g: Any, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, dtype=np.result_type(g))
+    np.add.at(out, np.asarray(index), g)  # repeated indices must accumulate
+    return out
+
+
+def _explain_take(name, error, args, params):
+    index = args[1]._value if isinstance(args[1], Tensor) else args[1]
+    return _explain_getitem(name, error, args, {"index": index})  # the message getitem gives
+
+
+_take = Primitive("take", _take_forward, _explain_take,
+                  doc="x[index] for an integer array ``index`` given as an argument.")
+_scatter_at = Primitive("scatter_at", _scatter_at_forward,
+                        doc="zeros(shape) with g added at the integer ``index`` (take's VJP).")
+_take.defvjp(lambda g, ans, x, index: _scatter_at(g, index, shape=shape_of(x)), None,
+             saves=[{1}, ()])
+_scatter_at.defvjp(lambda g, ans, x, index, shape: _take(g, index), None, saves=[{1}, ()])
+
+
 def _with_new_axes(shape: tuple[int, ...], parts: tuple) -> tuple[int, ...]:
     """The shape of x[parts] for parts of only ``:``, ``None`` and one ``...``."""
     taken = sum(p is not None and p is not Ellipsis for p in parts)
@@ -259,6 +288,8 @@ def getitem(x: Any, index: Any) -> Tensor:
     if all(p is None or p is Ellipsis or (type(p) is slice and p == slice(None)) for p in parts) \
             and sum(p is Ellipsis for p in parts) <= 1:
         return _reshape(x, shape=_with_new_axes(shape_of(x), parts))
+    if isinstance(index, Tensor) and index.dtype.kind in "iu":
+        return _take(x, index)  # x[tm.argsort(x)]: the indices stay a recorded value
     return _getitem(x, index=_raw_index(index))
 
 
