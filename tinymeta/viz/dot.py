@@ -51,28 +51,25 @@ __all__ = ["to_digraph", "side_by_side", "DETAILS", "Layout"]
 DETAILS = ("ops", "scopes")
 FONT = "Helvetica"
 
+def _look(shape: str, style: str, fill: str | None, color: str, **more: str) -> dict[str, str]:
+    """One node look: Graphviz's shape, style, fill and outline colours, and the rest."""
+    return {"shape": shape, "style": style, **({"fillcolor": fill} if fill else {}),
+            "color": color, **more}
+
+
+_NOTE = _look("note", "filled", "#eeeeee", "#8a8a8a", fontcolor="#444444")  # data, constants
 _NODE_STYLE: dict[str, dict[str, str]] = {
-    "parameter": {"shape": "box", "style": "rounded,filled,bold", "fillcolor": "#d0e2ff",
-                  "color": "#1f4e99"},
-    "data": {"shape": "note", "style": "filled", "fillcolor": "#eeeeee", "color": "#8a8a8a",
-             "fontcolor": "#444444"},
-    "constant": {"shape": "note", "style": "filled", "fillcolor": "#eeeeee",
-                 "color": "#8a8a8a", "fontcolor": "#444444"},
-    "forward": {"shape": "box", "style": "rounded,filled", "fillcolor": "#fff6cc",
-                "color": "#b08900"},
-    "backward": {"shape": "box", "style": "rounded,filled", "fillcolor": "#ffd8a8",
-                 "color": "#d9480f"},
-    "update": {"shape": "box", "style": "rounded,filled,bold", "fillcolor": "#b2f2bb",
-               "color": "#2b8a3e", "penwidth": "2"},
-    "stop_gradient": {"shape": "octagon", "style": "filled", "fillcolor": "#ffc9c9",
-                      "color": "#c92a2a", "penwidth": "2"},
-    "output": {"shape": "box", "style": "rounded,filled,bold", "fillcolor": "#8ce99a",
-               "color": "#2b8a3e", "peripheries": "2"},
-    "theta0": {"shape": "box", "style": "rounded,filled", "fillcolor": "#eef4ff",
-               "color": "#1f4e99"},
+    "parameter": _look("box", "rounded,filled,bold", "#d0e2ff", "#1f4e99"),
+    "data": _NOTE,
+    "constant": _NOTE,
+    "forward": _look("box", "rounded,filled", "#fff6cc", "#b08900"),
+    "backward": _look("box", "rounded,filled", "#ffd8a8", "#d9480f"),
+    "update": _look("box", "rounded,filled,bold", "#b2f2bb", "#2b8a3e", penwidth="2"),
+    "stop_gradient": _look("octagon", "filled", "#ffc9c9", "#c92a2a", penwidth="2"),
+    "output": _look("box", "rounded,filled,bold", "#8ce99a", "#2b8a3e", peripheries="2"),
+    "theta0": _look("box", "rounded,filled", "#eef4ff", "#1f4e99"),
     # where FOMAML has a stop_gradient, in a MAML panel drawn at FOMAML's positions
-    "pass": {"shape": "octagon", "style": "dashed", "color": "#c4c4c4",
-             "fontcolor": "#a0a0a0"},
+    "pass": _look("octagon", "dashed", None, "#c4c4c4", fontcolor="#a0a0a0"),
 }
 _BACKWARD_FILL = ("#ffd8a8", "#ffa94d", "#ff922b")  # order 1, 2, 3+
 _NO_GRADIENT_NODE = {"fillcolor": "#f4f4f4", "color": "#c4c4c4", "fontcolor": "#a0a0a0"}
