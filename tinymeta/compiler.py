@@ -504,16 +504,15 @@ class _Jitted:
                     traced = True
             if kind is np.ndarray or isinstance(leaf, np.ndarray):
                 arrays.append(leaf)
-                layout.append((leaf.shape, leaf.dtype.str))
+                layout.append((leaf.shape, leaf.dtype))
             else:
                 fixed.append(leaf)  # numbers and the like are part of the key
         static_values = [args[i] for i in self._static_sorted if i < len(args)]
         static_values += [(k, kwargs[k]) for k in self._static_names_sorted if k in kwargs]
         try:
             key = (treedef, tuple(layout), _key_of(fixed), _key_of(static_values), len(args))
-            hash(key)
         except TypeError:  # something unhashable we cannot key on: run eagerly
-            key = None
+            key = None  # (_key_of hashes every fixed and static value; the rest always hashes)
 
         def call(array_values: list[np.ndarray]) -> Any:
             values = iter(array_values)
