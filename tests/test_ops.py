@@ -135,7 +135,7 @@ def test_unary(name, shape, dtype, rng):
 
 def test_tensor_methods_match_functions(rng):
     x = tm.tensor(rng.uniform(0.5, 2.0, (2, 3)))
-    for method, fn in [("exp", tm.exp), ("log", tm.log), ("tanh", tm.tanh)]:
+    for method, fn in [("sum", tm.sum), ("mean", tm.mean), ("max", tm.max)]:
         np.testing.assert_array_equal(getattr(x, method)().data, fn(x).data)
     np.testing.assert_array_equal((-x).data, -x.data)
     np.testing.assert_array_equal(abs(-x).data, x.data)
