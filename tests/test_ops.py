@@ -135,7 +135,7 @@ def test_unary(name, shape, dtype, rng):
 
 def test_tensor_methods_match_functions(rng):
     x = tm.tensor(rng.uniform(0.5, 2.0, (2, 3)))
-    for method, fn in [("exp", tm.exp), ("log", tm.log), ("tanh", tm.tanh)]:
+    for method, fn in [("sum", tm.sum), ("mean", tm.mean), ("max", tm.max)]:
         np.testing.assert_array_equal(getattr(x, method)().data, fn(x).data)
     np.testing.assert_array_equal((-x).data, -x.data)
     np.testing.assert_array_equal(abs(-x).data, x.data)
@@ -939,6 +939,72 @@ def test_every_public_op_has_a_row():
     rows = {name.split("-")[0] for name in EVERY_OP}
     public = set(ops.__all__) | {f"linalg.{name}" for name in tm.linalg.__all__}
     assert sorted(public - rows) == []
+
+
+def test_every_exported_op_is_public():
+    assert list(ops.EXPORTED) == ops.__all__
+    for name, op in ops.EXPORTED.items():
+        assert name in tm.__all__
+        assert getattr(tm, name) is op
+
+
+# the arguments after the tensor that a method needs (the rest take none)
+_METHOD_ARGS = {"swapaxes": (0, 1), "astype": ("float32",), "repeat": (2,), "clip": (0.2, 0.8),
+                "reshape": ((9,),)}
+
+
+def test_exported_ops_named_like_ndarray_methods_are_tensor_methods(rng):
+    x = tm.tensor(rng.uniform(0.1, 1.0, (3, 3)))
+    names = [n for n in ops.EXPORTED if hasattr(np.ndarray, n) and n not in ops.IN_PLACE]
+    assert {"sum", "mean", "max", "prod", "clip", "round", "cumsum", "dot"} <= set(names)
+    for name in names:
+        args = _METHOD_ARGS.get(name, (x,) if name == "dot" else ())
+        method = getattr(tm.Tensor, name)
+        np.testing.assert_array_equal(method(x, *args).data, getattr(tm, name)(x, *args).data,
+                                      err_msg=name)
+    np.testing.assert_array_equal(x.reshape(9, 1).data, tm.reshape(x, (9, 1)).data)  # numpy's form
+    # in place in numpy (ndarray.sort returns None): no method that quietly returns a copy
+    assert not hasattr(x, "sort")
+    # numpy's arrays have no exp method, so neither do tensors: tm.exp(x)
+    assert not any(hasattr(x, n) for n in ("exp", "log", "tanh"))
+
+
+def test_export_records_a_new_op_in_declaration_order(monkeypatch):
+    from tinymeta.ops import _export
+    from tinymeta.primitive import primitive
+
+    monkeypatch.setattr(_export, "EXPORTED", dict(_export.EXPORTED))  # restored afterwards
+    monkeypatch.setattr(_export, "DECLARED_IN", dict(_export.DECLARED_IN))
+
+    @_export.export
+    @primitive(lambda g, ans, x: tm.multiply(g, 3.0), saves=[()])
+    def triple(x):
+        return np.multiply(x, 3.0)
+
+    @_export.export
+    def triple_sum(x):
+        return tm.sum(triple(x))
+
+    assert list(_export.EXPORTED)[-2:] == ["triple", "triple_sum"]
+    assert _export.EXPORTED["triple"] is triple  # returned unchanged
+    assert _export.exported_by(__import__(__name__)) == ["triple", "triple_sum"]
+    assert tm.grad(triple_sum)(np.ones(2)).data.tolist() == [3.0, 3.0]
+
+
+def test_every_op_is_declared_in_one_statement():
+    """No ops module declares a primitive and then adds to it in a later statement
+    (``add.defvjp(...)``, ``_stack.variadic = True``): the rules are in the declaration."""
+    import ast
+    from pathlib import Path
+
+    for path in sorted(Path(ops.__file__).parent.glob("*.py")):
+        for statement in ast.parse(path.read_text()).body:
+            later = (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)
+                     and isinstance(statement.value.func, ast.Attribute)
+                     and statement.value.func.attr == "defvjp")
+            later |= path.name != "__init__.py" and isinstance(statement, ast.Assign) and any(
+                isinstance(t, ast.Attribute) for t in statement.targets)
+            assert not later, f"{path.name}:{statement.lineno}: {ast.unparse(statement)[:60]}"
 
 
 def _smooth_scalar(fn):

@@ -222,10 +222,9 @@ def _inv_forward(a: Any) -> np.ndarray:
         raise _singular("inv", a, error) from None
 
 
-_inv = Primitive("inv", _inv_forward, _explain, doc="numpy.linalg.inv (see ``inv``).")
 # d inv = -inv dA inv, so Ā = -inv(A)ᵀ G inv(A)ᵀ; the output *is* inv(A)
-_inv.defvjp(lambda g, ans, a: negative(matmul(matmul(ans, g, transpose_a=True), ans,
-                                              transpose_b=True)))
+_inv = Primitive("inv", _inv_forward, _explain, doc="numpy.linalg.inv (see ``inv``).").defvjp(
+    lambda g, ans, a: negative(matmul(matmul(ans, g, transpose_a=True), ans, transpose_b=True)))
 
 
 def _inverse_in_rule(name: str, a: Any) -> Any:
@@ -254,8 +253,8 @@ def _det_vjp(g, ans, a):
     return multiply(scale, _mT(_inverse_in_rule("det", a)))
 
 
-_det = Primitive("det", lambda a: np.linalg.det(a), _explain, doc="numpy.linalg.det.")
-_det.defvjp(_det_vjp)
+_det = Primitive("det", lambda a: np.linalg.det(a), _explain,
+                 doc="numpy.linalg.det.").defvjp(_det_vjp)
 
 
 def det(a: Any) -> Tensor:
@@ -282,9 +281,10 @@ def _slogdet_vjp(g, ans, a):
     return multiply(scale, _mT(_inverse_in_rule("slogdet", a)))
 
 
-_slogdet = Primitive("slogdet", _slogdet_forward, _explain,
-                     doc="numpy.linalg.slogdet, packed as one (2, ...) array: sign, log|det|.")
-_slogdet.defvjp(_slogdet_vjp)
+_slogdet = Primitive(
+    "slogdet", _slogdet_forward, _explain,
+    doc="numpy.linalg.slogdet, packed as one (2, ...) array: sign, log|det|.",
+).defvjp(_slogdet_vjp)
 
 
 def slogdet(a: Any) -> SlogdetResult:
@@ -321,10 +321,11 @@ def _solve_vjp_a(g, ans, a, b, vector):
     return unbroadcast(negative(a_bar), shape_of(a))
 
 
-_solve = Primitive("solve", _solve_forward, _explain,
-                   doc="numpy.linalg.solve; ``vector=True``: b's last axis is the vector "
-                       "(numpy's 1-D b, and its cotangents, which may be batched).")
-_solve.defvjp(
+_solve = Primitive(
+    "solve", _solve_forward, _explain,
+    doc="numpy.linalg.solve; ``vector=True``: b's last axis is the vector "
+        "(numpy's 1-D b, and its cotangents, which may be batched).",
+).defvjp(
     _solve_vjp_a,
     lambda g, ans, a, b, vector: unbroadcast(_solve(_mT(a), g, vector=vector), shape_of(b)),
 )
@@ -385,9 +386,10 @@ def _cholesky_vjp(g, ans, a, upper):
     return _sym(x)
 
 
-_cholesky = Primitive("cholesky", _cholesky_forward, _explain,
-                      doc="numpy.linalg.cholesky (lower); see ``cholesky``.")
-_cholesky.defvjp(_cholesky_vjp)
+_cholesky = Primitive(
+    "cholesky", _cholesky_forward, _explain,
+    doc="numpy.linalg.cholesky (lower); see ``cholesky``.",
+).defvjp(_cholesky_vjp)
 
 
 def cholesky(a: Any, *, upper: bool = False) -> Tensor:
@@ -442,10 +444,11 @@ def _eigh_vjp(g, ans, a, uplo):
     return _sym(matmul(matmul(v, inner), v, transpose_b=True))
 
 
-_eigh = Primitive("eigh", _eigh_forward, _explain,
-                  doc="numpy.linalg.eigh, packed as one (..., M + 1, M) array: the "
-                      "eigenvalues in row 0, the eigenvectors below.")
-_eigh.defvjp(_eigh_vjp)
+_eigh = Primitive(
+    "eigh", _eigh_forward, _explain,
+    doc="numpy.linalg.eigh, packed as one (..., M + 1, M) array: the "
+        "eigenvalues in row 0, the eigenvectors below.",
+).defvjp(_eigh_vjp)
 
 
 def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803  (numpy's name)
@@ -497,9 +500,10 @@ def _svdvals_forward(a: Any) -> np.ndarray:
                           f"{error})") from None
 
 
-_svdvals = Primitive("svdvals", _svdvals_forward, _explain,
-                     doc="numpy.linalg.svd(a, compute_uv=False): singular values, descending.")
-_svdvals.defvjp(_svdvals_vjp)
+_svdvals = Primitive(
+    "svdvals", _svdvals_forward, _explain,
+    doc="numpy.linalg.svd(a, compute_uv=False): singular values, descending.",
+).defvjp(_svdvals_vjp)
 
 
 # ---------------------------------------------------------------- norm
@@ -524,9 +528,10 @@ def _pnorm_vjp(g, ans, x, p, axes, keepdims):
     return multiply(g, local)
 
 
-_pnorm = Primitive("norm", _pnorm_forward, _explain,
-                   doc="(sum |x|**p over axes) ** (1/p); p = 2 is the Euclidean/Frobenius norm.")
-_pnorm.defvjp(_pnorm_vjp)
+_pnorm = Primitive(
+    "norm", _pnorm_forward, _explain,
+    doc="(sum |x|**p over axes) ** (1/p); p = 2 is the Euclidean/Frobenius norm.",
+).defvjp(_pnorm_vjp)
 
 
 def _axis_index(axis: Any, ndim: int) -> int:

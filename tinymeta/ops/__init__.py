@@ -1,12 +1,13 @@
 """tinymeta's primitives under numpy's names; see the submodules for their VJP rules.
 
-Each submodule lists its public ops in ``__all__``; this package exports exactly
-those (so an op is exported by being declared in its module), and gives
-``Tensor`` the methods and operators numpy's arrays have (``x.sum()``, ``x % y``).
+An op is public because its declaration says ``export`` (``ops/_export.py``): this
+package exports exactly the ops so declared, in declaration order, and gives ``Tensor``
+the methods and operators numpy's arrays have (``x.sum()``, ``x % y``).
 """
 
+import numpy as np
 
-from tinymeta.ops import (
+from tinymeta.ops import (  # noqa: F401  (imported for their declarations)
     contractions,
     elementwise,
     linalg,
@@ -18,17 +19,30 @@ from tinymeta.ops import (
     statistics,
     transcendental,
 )
+from tinymeta.ops._export import EXPORTED, exported_by  # noqa: F401  (exported_by: docs, tests)
 from tinymeta.tensor import Tensor
 
-_MODULES = (elementwise, transcendental, rounding, linalg, contractions, losses, reductions,
-            statistics, shape, rearrange)
-__all__ = [name for module in _MODULES for name in module.__all__]
-globals().update({name: getattr(module, name) for module in _MODULES for name in module.__all__})
+__all__ = list(EXPORTED)
+globals().update(EXPORTED)
 
-# ndarray methods that are tinymeta ops of the same name (first argument: the tensor)
-_METHODS = ("sum", "mean", "max", "min", "prod", "cumsum", "cumprod", "std", "var", "trace",
-            "clip", "round", "squeeze", "swapaxes", "ravel", "flatten", "repeat",
-            "argsort", "diagonal", "dot", "exp", "log", "tanh")
+
+def _reshape_method(self, *shape_):
+    if len(shape_) == 1 and isinstance(shape_[0], (tuple, list)):
+        shape_ = tuple(shape_[0])
+    return shape.reshape(self, shape_)
+
+
+def _transpose_method(self, *axes):
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    return shape.transpose(self, axes or None)
+
+
+# numpy's methods take the shape or the axes unpacked too: x.reshape(2, 3)
+Tensor.reshape, Tensor.transpose = _reshape_method, _transpose_method
+
+# ndarray.sort sorts in place and returns None: t.sort() must not quietly mean a copy
+IN_PLACE = frozenset({"sort"})
 
 
 def _method(fn):
@@ -39,9 +53,11 @@ def _method(fn):
     return method
 
 
-for _name in _METHODS:
-    if _name in globals() and not hasattr(Tensor, _name):
-        setattr(Tensor, _name, _method(globals()[_name]))
+# an exported op is a method (first argument: the tensor) where numpy's arrays have one
+METHODS = [name for name in EXPORTED
+           if hasattr(np.ndarray, name) and name not in IN_PLACE and not hasattr(Tensor, name)]
+for _name in METHODS:
+    setattr(Tensor, _name, _method(EXPORTED[_name]))
 
 # the operators: x + y is tm.add(x, y), 2 * x is tm.multiply(2, x), ...
 _OPERATORS = {"add": elementwise.add, "sub": elementwise.subtract, "mul": elementwise.multiply,
@@ -62,17 +78,3 @@ for _name, _compare in {"lt": elementwise.less, "le": elementwise.less_equal,
                         "eq": elementwise.equal, "ne": elementwise.not_equal}.items():
     setattr(Tensor, f"__{_name}__", lambda self, other, compare=_compare: compare(self, other))
 
-
-def _reshape_method(self, *shape_):
-    if len(shape_) == 1 and isinstance(shape_[0], (tuple, list)):
-        shape_ = tuple(shape_[0])
-    return shape.reshape(self, shape_)
-
-
-def _transpose_method(self, *axes):
-    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
-        axes = tuple(axes[0])
-    return shape.transpose(self, axes or None)
-
-
-Tensor.reshape, Tensor.transpose = _reshape_method, _transpose_method

@@ -130,3 +130,10 @@ def explain_broadcast(name: str, error: Exception, args: tuple, params: dict) ->
         f"{name}: unsupported arguments ({shown}); expected tensors, numpy arrays or numbers"
         f" ({error})"
     )
+
+
+def variadic(prim: Any) -> Any:
+    """``prim`` with its one rule serving every argument, told which (``rule(i, g, ...)``):
+    for ops that take any number of arguments. Returns it, to stay in its declaration."""
+    prim.variadic = True
+    return prim

@@ -46,14 +46,13 @@ from typing import Any
 import numpy as np
 
 from tinymeta.checks import describe
-from tinymeta.ops._util import normalize_axis, shape_of
+from tinymeta.ops._export import export
+from tinymeta.ops._util import normalize_axis, shape_of, variadic
 from tinymeta.ops.elementwise import _data, multiply
 from tinymeta.ops.linalg import matmul
 from tinymeta.ops.shape import _broadcast_to, _reshape, _transpose, unbroadcast
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
-
-__all__ = ["einsum", "tensordot", "dot", "inner", "outer", "kron"]
 
 _LABELS = string.ascii_letters  # the subscript letters numpy's einsum accepts
 
@@ -214,13 +213,6 @@ def _explain_einsum(name, error, args, params):
     return ValueError(f"einsum: cannot evaluate {params['subscripts']!r} on ({shown}): {error}")
 
 
-_einsum = Primitive(
-    "einsum", _einsum_forward, _explain_einsum,
-    doc="numpy.einsum with explicit subscripts only (letters, '->' and an output): "
-        "the form ``einsum`` reduces every call to.",
-)
-
-
 def _contract(arrays: list, terms: list[str], out: str, optimize: Any) -> Any:
     """einsum(terms -> out), with no node when it is a no-op or a transpose."""
     if len(arrays) == 1 and len(set(terms[0])) == len(terms[0]):
@@ -270,10 +262,14 @@ def _einsum_vjp(i, g, ans, *operands, subscripts, optimize):
     return unbroadcast(made, shape_of(operands[i]))
 
 
-_einsum.defvjp(_einsum_vjp)
-_einsum.variadic = True
+_einsum = variadic(Primitive(
+    "einsum", _einsum_forward, _explain_einsum,
+    doc="numpy.einsum with explicit subscripts only (letters, '->' and an output): "
+        "the form ``einsum`` reduces every call to.",
+).defvjp(_einsum_vjp))
 
 
+@export
 def einsum(subscripts: Any, *operands: Any, optimize: Any = None) -> Tensor:
     """numpy.einsum: explicit ('ij,jk->ik'), implicit ('ij,jk') and '...' subscripts, any
     number of operands, numpy's sublist form, and repeated letters in one operand
@@ -349,6 +345,7 @@ def _tensordot(a: Any, b: Any, axes_a: tuple[int, ...], axes_b: tuple[int, ...],
     return _reshape(c, shape=out_shape) if shape_of(c) != out_shape else c
 
 
+@export
 def tensordot(a: Any, b: Any, axes: Any = 2) -> Tensor:
     """numpy.tensordot: sum over axes of a paired with axes of b. ``axes`` is an int N (the
     last N axes of a with the first N of b) or a pair of axis sequences.
@@ -359,6 +356,7 @@ def tensordot(a: Any, b: Any, axes: Any = 2) -> Tensor:
     return _tensordot(a, b, axes_a, axes_b, "tensordot")
 
 
+@export
 def dot(a: Any, b: Any) -> Tensor:
     """numpy.dot for operands of any number of axes: a scalar operand multiplies; 1-D and
     2-D operands, and any ``a`` with a 1-D ``b``, are matmul; otherwise the last axis of
@@ -383,6 +381,7 @@ def dot(a: Any, b: Any) -> Tensor:
     return _tensordot(a, b, (na - 1,), (nb - 2,), "dot")
 
 
+@export
 def inner(a: Any, b: Any) -> Tensor:
     """numpy.inner: sum over the last axes of a and b (shape ``a.shape[:-1] +
     b.shape[:-1]``); a scalar operand multiplies."""
@@ -396,6 +395,7 @@ def inner(a: Any, b: Any) -> Tensor:
     return _tensordot(a, b, (len(sa) - 1,), (len(sb) - 1,), "inner")
 
 
+@export
 def outer(a: Any, b: Any) -> Tensor:
     """numpy.outer: both operands are flattened, ``out[i, j] = a[i] * b[j]``."""
     a, b = _weak_numbers((a, b))
@@ -404,6 +404,7 @@ def outer(a: Any, b: Any) -> Tensor:
     return multiply(column, row)
 
 
+@export
 def kron(a: Any, b: Any) -> Tensor:
     """numpy.kron: the Kronecker product, the blocks ``a[i, j] * b`` laid side by side
     (the shorter shape gets leading 1s). A broadcasting multiply of ``a`` reshaped to

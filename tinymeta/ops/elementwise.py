@@ -1,4 +1,5 @@
-"""Elementwise primitives, each followed by its VJP rules.
+"""Elementwise primitives, each declared with its VJP rules in one statement
+(``export`` in it makes the op public: ``tm.exp``).
 
 Read a rule as "the cotangent of x is g times the local derivative", written
 with tinymeta ops so it can be differentiated again: ``exp``'s rule
@@ -18,16 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.ops._export import export
 from tinymeta.ops._util import dtype_of, explain_broadcast, shape_of, values
 from tinymeta.ops.shape import unbroadcast
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
-
-__all__ = [
-    "add", "subtract", "multiply", "divide", "power", "negative", "maximum", "minimum", "where",
-    "exp", "log", "log1p", "expm1", "sin", "cos", "tanh", "sigmoid", "relu", "sqrt", "abs",
-    "square", "sign", "greater", "greater_equal", "less", "less_equal", "equal", "not_equal",
-]
 
 
 def _data(x: Any) -> Any:
@@ -46,45 +42,39 @@ def _mask(condition: np.ndarray, like: Any) -> np.ndarray:
 # ---------------------------------------------------------------- comparisons
 # Masks are constants (their derivative is zero almost everywhere), but computing them
 # with a primitive rather than raw numpy keeps them part of the program tm.jit records.
-greater = Primitive("greater", np.greater).defvjp()
-greater_equal = Primitive("greater_equal", np.greater_equal).defvjp()
-less = Primitive("less", np.less).defvjp()
-less_equal = Primitive("less_equal", np.less_equal).defvjp()
-equal = Primitive("equal", np.equal).defvjp()
-not_equal = Primitive("not_equal", np.not_equal).defvjp()
+greater = export(Primitive("greater", np.greater).defvjp())
+greater_equal = export(Primitive("greater_equal", np.greater_equal).defvjp())
+less = export(Primitive("less", np.less).defvjp())
+less_equal = export(Primitive("less_equal", np.less_equal).defvjp())
+equal = export(Primitive("equal", np.equal).defvjp())
+not_equal = export(Primitive("not_equal", np.not_equal).defvjp())
 positive = Primitive("positive_mask", lambda x: np.greater(x, 0),
                      doc="x > 0, as a constant bool mask (relu's derivative).").defvjp()
 
 # ---------------------------------------------------------------- binary arithmetic
-add = Primitive("add", np.add, explain_broadcast)
-subtract = Primitive("subtract", np.subtract, explain_broadcast)
-multiply = Primitive("multiply", np.multiply, explain_broadcast)
-divide = Primitive("divide", np.divide, explain_broadcast)
-power = Primitive("power", np.power, explain_broadcast)
-negative = Primitive("negative", np.negative)
-
-add.defvjp(
+# which values each rule reads (argument positions, "ans"): the graph keeps only those
+add = export(Primitive("add", np.add, explain_broadcast).defvjp(
     lambda g, ans, x, y: unbroadcast(g, shape_of(x)),
     lambda g, ans, x, y: unbroadcast(g, shape_of(y)),
     saves=[(), ()],
-)
-subtract.defvjp(
+))
+subtract = export(Primitive("subtract", np.subtract, explain_broadcast).defvjp(
     lambda g, ans, x, y: unbroadcast(g, shape_of(x)),
     lambda g, ans, x, y: unbroadcast(negative(g), shape_of(y)),
     saves=[(), ()],
-)
-multiply.defvjp(
+))
+multiply = export(Primitive("multiply", np.multiply, explain_broadcast).defvjp(
     lambda g, ans, x, y: unbroadcast(multiply(g, y), shape_of(x)),
     lambda g, ans, x, y: unbroadcast(multiply(g, x), shape_of(y)),
     saves=[{1}, {0}],
-)
-divide.defvjp(
+))
+divide = export(Primitive("divide", np.divide, explain_broadcast).defvjp(
     lambda g, ans, x, y: unbroadcast(divide(g, y), shape_of(x)),
     lambda g, ans, x, y: unbroadcast(negative(multiply(g, divide(ans, y))), shape_of(y)),
     saves=[{1}, {1, "ans"}],
-)
-negative.defvjp(lambda g, ans, x: negative(g), saves=[()])
-# which values each rule reads (argument positions, "ans"): the graph keeps only those
+))
+negative = export(Primitive("negative", np.negative).defvjp(lambda g, ans, x: negative(g),
+                                                            saves=[()]))
 
 
 def _power_vjp_base(g, ans, x, y):
@@ -114,11 +104,11 @@ def _power_vjp_exponent(g, ans, x, y):
     return unbroadcast(multiply(g, multiply(log(safe_x), ans)), shape_of(y))
 
 
-power.defvjp(_power_vjp_base, _power_vjp_exponent, saves=[{0, 1}, {0, "ans"}])
+power = export(Primitive("power", np.power, explain_broadcast).defvjp(
+    _power_vjp_base, _power_vjp_exponent, saves=[{0, 1}, {0, "ans"}]))
+
 
 # ---------------------------------------------------------------- selection
-maximum = Primitive("maximum", np.maximum, explain_broadcast)
-minimum = Primitive("minimum", np.minimum, explain_broadcast)
 
 
 def _selector(pick_first: Any, other: bool):
@@ -132,16 +122,17 @@ def _selector(pick_first: Any, other: bool):
     return rule
 
 
-maximum.defvjp(_selector(greater, False), _selector(greater, True), saves=[{0, 1}, {0, 1}])
-minimum.defvjp(_selector(less, False), _selector(less, True), saves=[{0, 1}, {0, 1}])
+maximum = export(Primitive("maximum", np.maximum, explain_broadcast).defvjp(
+    _selector(greater, False), _selector(greater, True), saves=[{0, 1}, {0, 1}]))
+minimum = export(Primitive("minimum", np.minimum, explain_broadcast).defvjp(
+    _selector(less, False), _selector(less, True), saves=[{0, 1}, {0, 1}]))
 
 
 def _explain_where(name, error, args, params):
     return explain_broadcast(name, error, args, params)
 
 
-_where = Primitive("where", lambda c, x, y: np.where(c, x, y), _explain_where)
-_where.defvjp(
+_where = Primitive("where", lambda c, x, y: np.where(c, x, y), _explain_where).defvjp(
     None,
     lambda g, ans, c, x, y: unbroadcast(_where(c, g, 0.0), shape_of(x)),
     lambda g, ans, c, x, y: unbroadcast(_where(c, 0.0, g), shape_of(y)),
@@ -149,6 +140,7 @@ _where.defvjp(
 )
 
 
+@export
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """numpy.where(condition, x, y); ``condition`` is a (non-differentiable) bool array."""
     c = condition if isinstance(condition, Tensor) else np.asarray(condition)
@@ -159,19 +151,6 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
 
 
 # ---------------------------------------------------------------- unary
-exp = Primitive("exp", np.exp)
-log = Primitive("log", np.log)
-log1p = Primitive("log1p", np.log1p)
-expm1 = Primitive("expm1", np.expm1)
-sin = Primitive("sin", np.sin)
-cos = Primitive("cos", np.cos)
-tanh = Primitive("tanh", np.tanh)
-sqrt = Primitive("sqrt", np.sqrt)
-square = Primitive("square", np.square)
-abs = Primitive("abs", np.abs)  # noqa: A001  (numpy's name)
-sign = Primitive("sign", np.sign)
-
-
 def _sigmoid_forward(x):
     x = np.asarray(x)
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # stable for large |x|, keeps float32
@@ -182,23 +161,31 @@ def _relu_forward(x):
     return np.maximum(x, x.dtype.type(0) if x.dtype.kind == "f" else 0.0)
 
 
-sigmoid = Primitive("sigmoid", _sigmoid_forward,
-                    doc="1 / (1 + exp(-x)), computed stably; derivative ans * (1 - ans).")
-relu = Primitive("relu", _relu_forward,
-                 doc="max(x, 0) elementwise; derivative 1 where x > 0, else 0 (also at 0).")
-
-exp.defvjp(lambda g, ans, x: multiply(g, ans), saves=[{"ans"}])
-log.defvjp(lambda g, ans, x: divide(g, x), saves=[{0}])
-log1p.defvjp(lambda g, ans, x: divide(g, add(x, 1.0)), saves=[{0}])
-expm1.defvjp(lambda g, ans, x: multiply(g, add(ans, 1.0)), saves=[{"ans"}])
-sin.defvjp(lambda g, ans, x: multiply(g, cos(x)), saves=[{0}])
-cos.defvjp(lambda g, ans, x: negative(multiply(g, sin(x))), saves=[{0}])
-tanh.defvjp(lambda g, ans, x: multiply(g, subtract(1.0, square(ans))), saves=[{"ans"}])
-sigmoid.defvjp(lambda g, ans, x: multiply(g, multiply(ans, subtract(1.0, ans))), saves=[{"ans"}])
+exp = export(Primitive("exp", np.exp).defvjp(lambda g, ans, x: multiply(g, ans), saves=[{"ans"}]))
+log = export(Primitive("log", np.log).defvjp(lambda g, ans, x: divide(g, x), saves=[{0}]))
+log1p = export(Primitive("log1p", np.log1p).defvjp(lambda g, ans, x: divide(g, add(x, 1.0)),
+                                                   saves=[{0}]))
+expm1 = export(Primitive("expm1", np.expm1).defvjp(
+    lambda g, ans, x: multiply(g, add(ans, 1.0)), saves=[{"ans"}]))
+sin = export(Primitive("sin", np.sin).defvjp(lambda g, ans, x: multiply(g, cos(x)), saves=[{0}]))
+cos = export(Primitive("cos", np.cos).defvjp(lambda g, ans, x: negative(multiply(g, sin(x))),
+                                             saves=[{0}]))
+tanh = export(Primitive("tanh", np.tanh).defvjp(
+    lambda g, ans, x: multiply(g, subtract(1.0, square(ans))), saves=[{"ans"}]))
+sigmoid = export(Primitive(
+    "sigmoid", _sigmoid_forward,
+    doc="1 / (1 + exp(-x)), computed stably; derivative ans * (1 - ans).",
+).defvjp(lambda g, ans, x: multiply(g, multiply(ans, subtract(1.0, ans))), saves=[{"ans"}]))
 # relu's output is positive exactly where its input is, so the rule reads the output:
 # the next layer keeps that value anyway, and the layer's input need not be kept
-relu.defvjp(lambda g, ans, x: multiply(g, positive(ans)), saves=[{"ans"}])
-sqrt.defvjp(lambda g, ans, x: divide(multiply(g, 0.5), ans), saves=[{"ans"}])
-square.defvjp(lambda g, ans, x: multiply(g, multiply(2.0, x)), saves=[{0}])
-abs.defvjp(lambda g, ans, x: multiply(g, sign(x)), saves=[{0}])
-sign.defvjp(lambda g, ans, x: multiply(g, 0.0), saves=[()])
+relu = export(Primitive(
+    "relu", _relu_forward,
+    doc="max(x, 0) elementwise; derivative 1 where x > 0, else 0 (also at 0).",
+).defvjp(lambda g, ans, x: multiply(g, positive(ans)), saves=[{"ans"}]))
+sqrt = export(Primitive("sqrt", np.sqrt).defvjp(lambda g, ans, x: divide(multiply(g, 0.5), ans),
+                                                saves=[{"ans"}]))
+square = export(Primitive("square", np.square).defvjp(
+    lambda g, ans, x: multiply(g, multiply(2.0, x)), saves=[{0}]))
+abs = export(Primitive("abs", np.abs).defvjp(  # noqa: A001  (numpy's name)
+    lambda g, ans, x: multiply(g, sign(x)), saves=[{0}]))
+sign = export(Primitive("sign", np.sign).defvjp(lambda g, ans, x: multiply(g, 0.0), saves=[()]))

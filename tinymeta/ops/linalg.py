@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.ops._export import export
 from tinymeta.ops._util import shape_of
 from tinymeta.ops.elementwise import multiply
 from tinymeta.ops.reductions import _sum as _sum_over
@@ -26,8 +27,6 @@ from tinymeta.ops.reductions import sum as _sum
 from tinymeta.ops.shape import _reshape, unbroadcast
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
-
-__all__ = ["matmul", "linear", "vdot"]
 
 
 def _explain_matmul(name, error, args, params):
@@ -103,12 +102,11 @@ def _matmul_forward(a: Any, b: Any, transpose_a: bool = False, transpose_b: bool
     return np.matmul(a, b)
 
 
-matmul = Primitive(
+matmul = export(Primitive(
     "matmul", _matmul_forward, _explain_matmul,
     doc="numpy.matmul (the @ operator); ``transpose_a``/``transpose_b`` swap the last two "
         "axes of an operand first (used by the VJP rules).",
-)
-matmul.defvjp(_matmul_vjp_a, _matmul_vjp_b, saves=[{1}, {0}])
+).defvjp(_matmul_vjp_a, _matmul_vjp_b, saves=[{1}, {0}]))
 
 
 def _linear_forward(x: Any, w: Any, b: Any) -> np.ndarray:
@@ -128,8 +126,7 @@ def _explain_linear(name, error, args, params):
 _linear = Primitive(
     "linear", _linear_forward, _explain_linear,
     doc="x @ w + b[..., None, :]: a dense layer as one node (see ``linear``).",
-)
-_linear.defvjp(
+).defvjp(
     lambda g, ans, x, w, b: _matmul_vjp_a(g, ans, x, w),
     lambda g, ans, x, w, b: _matmul_vjp_b(g, ans, x, w),
     lambda g, ans, x, w, b: unbroadcast(_sum_over(g, axes=(len(shape_of(g)) - 2,), keepdims=False),
@@ -138,6 +135,7 @@ _linear.defvjp(
 )
 
 
+@export
 def linear(x: Any, w: Any, b: Any) -> Tensor:
     """A dense layer ``x @ w + b`` as one node: x (..., N, in), w (..., in, out), b (..., out).
 
@@ -155,6 +153,7 @@ def linear(x: Any, w: Any, b: Any) -> Tensor:
     return _linear(x, w, b)
 
 
+@export
 def vdot(a: Any, b: Any) -> Tensor:
     """sum(a * b) over all elements (shapes must match)."""
     if shape_of(a) != shape_of(b):

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.ops._export import export
 from tinymeta.ops._util import shape_of, values
 from tinymeta.ops.elementwise import multiply, subtract
 from tinymeta.ops.reductions import log_softmax, mean
@@ -27,9 +28,8 @@ from tinymeta.ops.shape import getitem
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
-__all__ = ["mse_loss", "cross_entropy"]
 
-
+@export
 def mse_loss(prediction: Any, target: Any) -> Tensor:
     """mean((prediction - target)²); the two shapes must be equal."""
     sp, st = shape_of(prediction), shape_of(target)
@@ -52,11 +52,13 @@ def _mse_vjp(g: Any, ans: Any, a: Any, b: Any) -> Any:
     return multiply(subtract(a, b), multiply(g, 2.0 / n))
 
 
-_mse = Primitive("mse_loss", _mse_forward,
-                 doc="mean((prediction − target)²) over every element (see ``mse_loss``).")
-_mse.defvjp(_mse_vjp, lambda g, ans, p, t: _mse_vjp(g, ans, t, p), saves=[{0, 1}, {0, 1}])
+_mse = Primitive(
+    "mse_loss", _mse_forward,
+    doc="mean((prediction − target)²) over every element (see ``mse_loss``).",
+).defvjp(_mse_vjp, lambda g, ans, p, t: _mse_vjp(g, ans, t, p), saves=[{0, 1}, {0, 1}])
 
 
+@export
 def cross_entropy(logits: Any, labels: Any) -> Tensor:
     """Mean cross-entropy of ``logits`` (N, C) against integer ``labels`` (N,)
     or against probabilities of shape (N, C)."""

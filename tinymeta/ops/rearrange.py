@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from tinymeta.checks import describe
+from tinymeta.ops._export import export
 from tinymeta.ops._util import normalize_axis, shape_of, values
 from tinymeta.ops.elementwise import _data, add, multiply, where
 from tinymeta.ops.shape import (
@@ -61,12 +62,6 @@ from tinymeta.ops.shape import (
 )
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
-
-__all__ = [
-    "ravel", "flatten", "moveaxis", "repeat", "tile", "roll", "flip", "split", "array_split",
-    "vstack", "hstack", "dstack", "column_stack", "append", "pad", "diag", "diagonal", "tril",
-    "triu", "sort", "argsort",
-]
 
 
 # ---------------------------------------------------------------- argument helpers
@@ -148,12 +143,14 @@ def _check_order(order: Any, opname: str) -> None:
         raise ValueError(f"{opname}: only order='C' (row-major) is supported, got {order!r}")
 
 
+@export
 def ravel(a: Any, order: str = "C") -> Tensor:
     """numpy.ravel: the entries as a 1-d array, in row-major order (a reshape)."""
     _check_order(order, "ravel")
     return _ravel(a)
 
 
+@export
 def flatten(a: Any, order: str = "C") -> Tensor:
     """numpy.ndarray.flatten as a function: the same as ravel (tensors are never written
     to, so numpy's copy-versus-view difference does not arise)."""
@@ -161,6 +158,7 @@ def flatten(a: Any, order: str = "C") -> Tensor:
     return _ravel(a)
 
 
+@export
 def moveaxis(a: Any, source: Any, destination: Any) -> Tensor:
     """numpy.moveaxis: move axes to new positions, the others keep their order (a transpose)."""
     ndim = len(shape_of(a))
@@ -179,6 +177,7 @@ def moveaxis(a: Any, source: Any, destination: Any) -> Tensor:
 
 
 # ---------------------------------------------------------------- repeat, tile
+@export
 def repeat(a: Any, repeats: Any, axis: Any = None) -> Tensor:
     """numpy.repeat: each entry ``repeats`` times along ``axis`` (None: of the flattened
     array). ``repeats`` is an int or one int per entry along the axis.
@@ -209,6 +208,7 @@ def repeat(a: Any, repeats: Any, axis: Any = None) -> Tensor:
     return _gather(a, np.repeat(_positions(shape), r, axis=ax))
 
 
+@export
 def tile(A: Any, reps: Any) -> Tensor:  # noqa: N803  (numpy's name)
     """numpy.tile: ``A`` repeated ``reps`` times along each axis (A and reps are padded
     with leading 1s to the same length). A broadcast and a reshape: the derivative adds
@@ -234,18 +234,18 @@ def _explain_roll(name, error, args, params):
                       f"axis {params['axis']}: {error}")
 
 
+# rolling is a permutation; its inverse (the transpose) rolls back
 _roll = Primitive(
     "roll", lambda x, shift, axis: np.roll(x, shift, axis), _explain_roll,
     doc="numpy.roll(x, shift, axis); its VJP is roll by the opposite shift.",
-)
-# rolling is a permutation; its inverse (the transpose) rolls back
-_roll.defvjp(lambda g, ans, x, shift, axis: _roll(g, shift=_negated(shift), axis=axis), saves=[()])
+).defvjp(lambda g, ans, x, shift, axis: _roll(g, shift=_negated(shift), axis=axis), saves=[()])
 
 
 def _negated(shift: int | tuple[int, ...]) -> int | tuple[int, ...]:
     return -shift if isinstance(shift, int) else tuple(-s for s in shift)
 
 
+@export
 def roll(a: Any, shift: Any, axis: Any = None) -> Tensor:
     """numpy.roll: entries shifted cyclically by ``shift`` along ``axis`` (None: the
     flattened array, reshaped back). ``shift`` and ``axis`` may be tuples (broadcast
@@ -268,6 +268,7 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Tensor:
 
 
 # ---------------------------------------------------------------- flip
+@export
 def flip(m: Any, axis: Any = None) -> Tensor:
     """numpy.flip: reverse the order of entries along ``axis`` (None: every axis), as
     the slice ``::-1``; the VJP flips the cotangent back into place."""
@@ -310,6 +311,7 @@ def _split(ary: Any, indices_or_sections: Any, axis: Any, opname: str) -> list[T
             for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
+@export
 def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     """numpy.split: a list of sub-arrays along ``axis``, either ``indices_or_sections``
     equal sections (an error if they are not equal) or cut at the given indices. Each
@@ -317,6 +319,7 @@ def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     return _split(ary, indices_or_sections, axis, "split")
 
 
+@export
 def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list[Tensor]:
     """numpy.array_split: like split, but a number of sections need not divide the axis
     (the first ``length % sections`` pieces are one longer)."""
@@ -352,18 +355,21 @@ def _join(opname: str, arrays: tuple, axis: int, made_by: str) -> Tensor:
     return _concatenate(*arrays, axis=axis)
 
 
+@export
 def vstack(tup: Any) -> Tensor:
     """numpy.vstack: concatenate along the first axis, 1-d arrays as rows (1, n)."""
     arrays = tuple(_at_least(a, 2, "rows") for a in _sequence(tup, "vstack"))
     return _join("vstack", arrays, 0, "as at least 2-d")
 
 
+@export
 def hstack(tup: Any) -> Tensor:
     """numpy.hstack: concatenate along the second axis (along the first for 1-d arrays)."""
     arrays = tuple(_at_least(a, 1, "rows") for a in _sequence(tup, "hstack"))
     return _join("hstack", arrays, 0 if len(shape_of(arrays[0])) == 1 else 1, "as at least 1-d")
 
 
+@export
 def dstack(tup: Any) -> Tensor:
     """numpy.dstack: concatenate along the third axis; (n,) becomes (1, n, 1) and (m, n)
     becomes (m, n, 1)."""
@@ -371,6 +377,7 @@ def dstack(tup: Any) -> Tensor:
     return _join("dstack", arrays, 2, "as at least 3-d")
 
 
+@export
 def column_stack(tup: Any) -> Tensor:
     """numpy.column_stack: 1-d arrays become columns (n, 1), then concatenate along the
     second axis."""
@@ -378,6 +385,7 @@ def column_stack(tup: Any) -> Tensor:
     return _join("column_stack", arrays, 1, "1-d arrays as columns")
 
 
+@export
 def append(arr: Any, values: Any, axis: Any = None) -> Tensor:
     """numpy.append: ``values`` after ``arr``; with axis=None both are flattened first,
     else they must have the same number of dimensions (a concatenate)."""
@@ -413,6 +421,7 @@ def _pad_pairs(pad_width: Any, ndim: int) -> tuple[tuple[int, int], ...]:
     return tuple((int(b), int(a)) for b, a in pairs)
 
 
+@export
 def pad(array: Any, pad_width: Any, mode: str = "constant", constant_values: Any = 0) -> Tensor:
     """numpy.pad in mode 'constant': ``array`` inside a border of ``constant_values`` (a
     number, (before, after), or one pair per axis; a 0-d tensor requiring grad is
@@ -464,6 +473,7 @@ def _border(shape, widths, dtype, values) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- diag, diagonal, tril, triu
+@export
 def diag(v: Any, k: int = 0) -> Tensor:
     """numpy.diag: a 1-d ``v`` becomes a square matrix with v on diagonal ``k``; a 2-d ``v``
     gives its diagonal ``k`` (a copy; empty if k is off the matrix)."""
@@ -481,6 +491,7 @@ def diag(v: Any, k: int = 0) -> Tensor:
                      f"diagonal), got {describe(v)}")
 
 
+@export
 def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """numpy.diagonal: the diagonal ``offset`` of the 2-d slices on ``axis1``, ``axis2``;
     those axes are removed and the diagonal becomes the last axis."""
@@ -511,12 +522,14 @@ def _triangle(m: Any, k: Any, opname: str, lower: bool) -> Tensor:
     return where(keep, m, 0)
 
 
+@export
 def tril(m: Any, k: int = 0) -> Tensor:
     """numpy.tril: zeros above diagonal ``k`` of the last two axes; the derivative is
     the same mask applied to the cotangent."""
     return _triangle(m, k, "tril", lower=True)
 
 
+@export
 def triu(m: Any, k: int = 0) -> Tensor:
     """numpy.triu: zeros below diagonal ``k`` of the last two axes; the derivative is
     the same mask applied to the cotangent."""
@@ -558,6 +571,7 @@ _argsort = Primitive("argsort", lambda x, axis, kind: np.argsort(x, axis=axis, k
                      doc="numpy.argsort, as a constant integer tensor.").defvjp()
 
 
+@export
 def sort(a: Any, axis: Any = -1, kind: str | None = None, *,
          stable: bool | None = None) -> Tensor:
     """numpy.sort along ``axis`` (None: of the flattened array).
@@ -575,6 +589,7 @@ def sort(a: Any, axis: Any = -1, kind: str | None = None, *,
     return _take(_ravel(a), _sort_positions(x, axis=ax, kind=kind))
 
 
+@export
 def argsort(a: Any, axis: Any = -1, kind: str | None = None, *,
             stable: bool | None = None) -> Tensor:
     """numpy.argsort: the indices that sort ``a`` along ``axis`` (None: flattened), as a

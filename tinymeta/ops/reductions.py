@@ -14,13 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.ops._export import export
 from tinymeta.ops._util import add_reduce, dtype_of, keepdims_shape, normalize_axis, shape_of
 from tinymeta.ops.elementwise import divide, exp, multiply, subtract
 from tinymeta.ops.shape import _broadcast_to, _reshape
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
-
-__all__ = ["sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax"]
 
 
 def _expand(g: Any, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
@@ -50,15 +49,13 @@ def _mean_forward(x: Any, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
     return np.mean(x, axis=axes, keepdims=keepdims)
 
 
-_sum = Primitive("sum", _sum_forward)
-_sum.defvjp(
+_sum = Primitive("sum", _sum_forward).defvjp(
     lambda g, ans, x, axes, keepdims: _broadcast_to(
         _expand(g, x, axes, keepdims), shape=shape_of(x)
     ),
     saves=[()],
 )
-_mean = Primitive("mean", _mean_forward)
-_mean.defvjp(
+_mean = Primitive("mean", _mean_forward).defvjp(
     lambda g, ans, x, axes, keepdims: _broadcast_to(
         divide(_expand(g, x, axes, keepdims), float(_count(x, axes))), shape=shape_of(x)
     ),
@@ -99,11 +96,9 @@ def _explain_empty(name, error, args, params):
 
 
 _max = Primitive("max", lambda x, axes, keepdims: np.max(x, axis=axes, keepdims=keepdims),
-                 _explain_empty)
+                 _explain_empty).defvjp(_extreme_vjp, saves=[{0, "ans"}])
 _min = Primitive("min", lambda x, axes, keepdims: np.min(x, axis=axes, keepdims=keepdims),
-                 _explain_empty)
-_max.defvjp(_extreme_vjp, saves=[{0, "ans"}])
-_min.defvjp(_extreme_vjp, saves=[{0, "ans"}])
+                 _explain_empty).defvjp(_extreme_vjp, saves=[{0, "ans"}])
 
 
 def _logsumexp_forward(x, axes, keepdims):
@@ -114,8 +109,7 @@ def _logsumexp_forward(x, axes, keepdims):
     return out if keepdims else np.reshape(out, [n for i, n in enumerate(x.shape) if i not in axes])
 
 
-_logsumexp = Primitive("logsumexp", _logsumexp_forward, _explain_empty)
-_logsumexp.defvjp(
+_logsumexp = Primitive("logsumexp", _logsumexp_forward, _explain_empty).defvjp(
     lambda g, ans, x, axes, keepdims: multiply(
         _expand(g, x, axes, keepdims), exp(subtract(x, _expand(ans, x, axes, keepdims)))
     ),
@@ -128,36 +122,43 @@ def _reduce(prim: Primitive, name: str, x: Any, axis: Any, keepdims: bool) -> Te
     return prim(x, axes=axes, keepdims=bool(keepdims))
 
 
+@export
 def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """numpy.sum."""
     return _reduce(_sum, "sum", x, axis, keepdims)
 
 
+@export
 def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """numpy.mean."""
     return _reduce(_mean, "mean", x, axis, keepdims)
 
 
+@export
 def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """numpy.max; ties share the gradient evenly."""
     return _reduce(_max, "max", x, axis, keepdims)
 
 
+@export
 def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """numpy.min; ties share the gradient evenly."""
     return _reduce(_min, "min", x, axis, keepdims)
 
 
+@export
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) computed stably; its gradient is softmax(x)."""
     return _reduce(_logsumexp, "logsumexp", x, axis, keepdims)
 
 
+@export
 def log_softmax(x: Any, axis: int = -1) -> Tensor:
     """x - logsumexp(x, axis, keepdims=True)."""
     return subtract(x, logsumexp(x, axis=axis, keepdims=True))
 
 
+@export
 def softmax(x: Any, axis: int = -1) -> Tensor:
     """exp(log_softmax(x)): normalised along ``axis``."""
     return exp(log_softmax(x, axis=axis))

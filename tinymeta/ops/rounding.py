@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from tinymeta.checks import describe
+from tinymeta.ops._export import export
 from tinymeta.ops._util import BROADCAST_RULE, dtype_of, explain_broadcast, shape_of
 from tinymeta.ops.elementwise import maximum, minimum, multiply, negative
 from tinymeta.ops.shape import _reshape, astype, unbroadcast
@@ -41,20 +42,16 @@ from tinymeta.ops.transcendental import _unary
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor
 
-__all__ = [
-    "mod", "remainder", "fmod", "floor", "ceil", "round", "rint", "clip", "nan_to_num",
-]
-
 
 # ---------------------------------------------------------------- flat: derivative 0
 def _zero_rule(g, ans, x, **params):
     return multiply(g, 0.0)
 
 
-floor = _unary("floor", "0 (also at the integers, where floor jumps)", _zero_rule)
-ceil = _unary("ceil", "0 (also at the integers, where ceil jumps)", _zero_rule)
-rint = _unary("rint", "0 (also at the halves, where rint jumps)", _zero_rule,
-              what=" (halves to even)")
+floor = export(_unary("floor", "0 (also at the integers, where floor jumps)", _zero_rule))
+ceil = export(_unary("ceil", "0 (also at the integers, where ceil jumps)", _zero_rule))
+rint = export(_unary("rint", "0 (also at the halves, where rint jumps)", _zero_rule,
+                     what=" (halves to even)"))
 
 
 def _explain_round(name, error, args, params):
@@ -62,10 +59,11 @@ def _explain_round(name, error, args, params):
                      f"decimals: {error}")
 
 
-_round = Primitive("round", lambda x, decimals: np.round(x, decimals), _explain_round)
-_round.defvjp(_zero_rule)
+_round = Primitive("round", lambda x, decimals: np.round(x, decimals),
+                   _explain_round).defvjp(_zero_rule)
 
 
+@export
 def round(x: Any, decimals: int = 0) -> Tensor:  # noqa: A001  (numpy's name)
     """numpy.round(x, decimals=0): halves to even, ``decimals`` may be negative.
 
@@ -95,31 +93,30 @@ def _divisor_cotangent(g: Any, quotient: Any, x2: Any) -> Any:
     return unbroadcast(negative(multiply(g, quotient)), shape_of(x2))
 
 
-mod = Primitive(
+mod = export(Primitive(
     "mod", np.mod, explain_broadcast,
     doc="numpy.mod(x1, x2) (also numpy.remainder, Python's %): the remainder with the sign "
         "of x2, broadcasting like numpy. Derivatives 1 for x1 and -floor(x1 / x2) for x2 "
         "(the quotient numpy.floor_divide gives, also at the jumps, where x1 is a multiple "
         "of x2 and the quotient is x1 / x2 itself).",
-)
-mod.defvjp(lambda g, ans, x1, x2: unbroadcast(g, shape_of(x1)),
-           lambda g, ans, x1, x2: _divisor_cotangent(g, _floor_quotient(x1, x2), x2))
-remainder = mod  # numpy's np.remainder is np.mod itself
+).defvjp(lambda g, ans, x1, x2: unbroadcast(g, shape_of(x1)),
+         lambda g, ans, x1, x2: _divisor_cotangent(g, _floor_quotient(x1, x2), x2)))
+remainder = export(mod, "remainder")  # numpy's np.remainder is np.mod itself
 
-fmod = Primitive(
+fmod = export(Primitive(
     "fmod", np.fmod, explain_broadcast,
     doc="numpy.fmod(x1, x2): the remainder with the sign of x1 (C's fmod), broadcasting "
         "like numpy. Derivatives 1 for x1 and -trunc(x1 / x2) for x2 (also at the jumps, "
         "where x1 is a multiple of x2 and the quotient is x1 / x2 itself).",
-)
-fmod.defvjp(lambda g, ans, x1, x2: unbroadcast(g, shape_of(x1)),
-            lambda g, ans, x1, x2: _divisor_cotangent(g, _trunc_quotient(x1, x2, ans), x2))
+).defvjp(lambda g, ans, x1, x2: unbroadcast(g, shape_of(x1)),
+         lambda g, ans, x1, x2: _divisor_cotangent(g, _trunc_quotient(x1, x2, ans), x2)))
 
 
 # ---------------------------------------------------------------- clip
 _UNSET: Any = object()
 
 
+@export
 def clip(
     x: Any,
     a_min: Any = None,
@@ -170,11 +167,11 @@ def _nan_to_num_forward(x, nan, posinf, neginf):
     return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 
-_nan_to_num = Primitive("nan_to_num", _nan_to_num_forward)
 # a bool mask from a primitive without rules (a constant tm.jit records); g * mask is g
 # or 0 in g's own dtype, as relu's g * (ans > 0) is
 _finite = Primitive("isfinite", np.isfinite).defvjp()
-_nan_to_num.defvjp(lambda g, ans, x, nan, posinf, neginf: multiply(g, _finite(x)))
+_nan_to_num = Primitive("nan_to_num", _nan_to_num_forward).defvjp(
+    lambda g, ans, x, nan, posinf, neginf: multiply(g, _finite(x)))
 
 
 def _replacement(value: Any, name: str) -> float | None:
@@ -187,6 +184,7 @@ def _replacement(value: Any, name: str) -> float | None:
     return float(value)  # a Python float: weak, so float32 stays float32
 
 
+@export
 def nan_to_num(
     x: Any, copy: bool = True, nan: float = 0.0, posinf: float | None = None,
     neginf: float | None = None,

@@ -16,14 +16,17 @@ from typing import Any
 import numpy as np
 
 from tinymeta.checks import describe
-from tinymeta.ops._util import BROADCAST_RULE, add_reduce, normalize_axis, shape_of, values
+from tinymeta.ops._export import export
+from tinymeta.ops._util import (
+    BROADCAST_RULE,
+    add_reduce,
+    normalize_axis,
+    shape_of,
+    values,
+    variadic,
+)
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor, holds_traced, recording
-
-__all__ = [
-    "reshape", "transpose", "swapaxes", "broadcast_to", "sum_to_shape", "getitem",
-    "scatter_add", "concatenate", "stack", "expand_dims", "squeeze", "astype",
-]
 
 
 def _as_shape(shape: Any, opname: str) -> tuple[int, ...]:
@@ -51,15 +54,17 @@ def _reshape_forward(x: Any, shape: tuple[int, ...]) -> np.ndarray:
     return np.reshape(x, shape)
 
 
-_reshape = Primitive("reshape", _reshape_forward, _explain_reshape)
-_reshape.defvjp(lambda g, ans, x, shape: _reshape(g, shape=shape_of(x)), saves=[()])
+_reshape = Primitive("reshape", _reshape_forward, _explain_reshape).defvjp(
+    lambda g, ans, x, shape: _reshape(g, shape=shape_of(x)), saves=[()])
 
 
+@export
 def reshape(x: Any, shape: Any) -> Tensor:
     """numpy.reshape: same data, new shape."""
     return _reshape(x, shape=_as_shape(shape, "reshape"))
 
 
+@export
 def expand_dims(x: Any, axis: int) -> Tensor:
     s = list(shape_of(x))
     a = axis if axis >= 0 else len(s) + 1 + axis
@@ -69,6 +74,7 @@ def expand_dims(x: Any, axis: int) -> Tensor:
     return _reshape(x, shape=tuple(s))
 
 
+@export
 def squeeze(x: Any, axis: Any = None) -> Tensor:
     s = shape_of(x)
     axes = normalize_axis(axis, len(s), "squeeze") if axis is not None else tuple(
@@ -93,8 +99,7 @@ def _transpose_forward(x: Any, axes: tuple[int, ...] | None) -> np.ndarray:
     return np.transpose(x, axes)
 
 
-_transpose = Primitive("transpose", _transpose_forward, _explain_transpose)
-_transpose.defvjp(
+_transpose = Primitive("transpose", _transpose_forward, _explain_transpose).defvjp(
     lambda g, ans, x, axes: _transpose(
         g, axes=None if axes is None else tuple(int(i) for i in np.argsort(axes))
     ),
@@ -102,6 +107,7 @@ _transpose.defvjp(
 )
 
 
+@export
 def transpose(x: Any, axes: Any = None) -> Tensor:
     """numpy.transpose: reverse the axes, or permute them by ``axes``."""
     return _transpose(x, axes=None if axes is None else tuple(int(a) for a in axes))
@@ -115,6 +121,7 @@ def _swap_perm(n: int, axis1: int, axis2: int) -> tuple[int, ...]:
     return tuple(perm)
 
 
+@export
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     """numpy.swapaxes (a transpose with a cached permutation)."""
     return _transpose(x, axes=_swap_perm(len(shape_of(x)), axis1, axis2))
@@ -170,15 +177,14 @@ def _explain_sum_to_shape(name, error, args, params):
 _broadcast_to = Primitive(
     "broadcast_to", _broadcast_to_forward, _explain_broadcast_to,
     doc="numpy.broadcast_to(x, shape=...); its VJP is sum_to_shape.",
-)
-sum_to_shape = Primitive(
+).defvjp(lambda g, ans, x, shape: sum_to_shape(g, shape=shape_of(x)), saves=[()])
+sum_to_shape = export(Primitive(
     "sum_to_shape", _sum_to_shape_forward, _explain_sum_to_shape,
     doc="Sum a broadcast array back to ``shape`` (undoes broadcasting); VJP is broadcast_to.",
-)
-_broadcast_to.defvjp(lambda g, ans, x, shape: sum_to_shape(g, shape=shape_of(x)), saves=[()])
-sum_to_shape.defvjp(lambda g, ans, x, shape: _broadcast_to(g, shape=shape_of(x)), saves=[()])
+).defvjp(lambda g, ans, x, shape: _broadcast_to(g, shape=shape_of(x)), saves=[()]))
 
 
+@export
 def broadcast_to(x: Any, shape: Any) -> Tensor:
     """numpy.broadcast_to(x, shape)."""
     return _broadcast_to(x, shape=_as_shape(shape, "broadcast_to"))
@@ -226,13 +232,12 @@ def _explain_getitem(name, error, args, params):
     )
 
 
-_getitem = Primitive("getitem", lambda x, index: np.asarray(x)[index], _explain_getitem)
-scatter_add = Primitive(
+_getitem = Primitive("getitem", lambda x, index: np.asarray(x)[index], _explain_getitem).defvjp(
+    lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)), saves=[()])
+scatter_add = export(Primitive(
     "scatter_add", _scatter_add_forward,
     doc="zeros(shape) with g added at ``index`` (the VJP of getitem); VJP is getitem.",
-)
-_getitem.defvjp(lambda g, ans, x, index: scatter_add(g, index=index, shape=shape_of(x)), saves=[()])
-scatter_add.defvjp(lambda g, ans, x, index, shape: _getitem(g, index=index), saves=[()])
+).defvjp(lambda g, ans, x, index, shape: _getitem(g, index=index), saves=[()]))
 
 
 # An index that is itself a tensor of ints (argsort's, say) is an *argument* of the gather,
@@ -253,13 +258,15 @@ def _explain_take(name, error, args, params):
     return _explain_getitem(name, error, args, {"index": index})  # the message getitem gives
 
 
-_take = Primitive("take", _take_forward, _explain_take,
-                  doc="x[index] for an integer array ``index`` given as an argument.")
-_scatter_at = Primitive("scatter_at", _scatter_at_forward,
-                        doc="zeros(shape) with g added at the integer ``index`` (take's VJP).")
-_take.defvjp(lambda g, ans, x, index: _scatter_at(g, index, shape=shape_of(x)), None,
-             saves=[{1}, ()])
-_scatter_at.defvjp(lambda g, ans, x, index, shape: _take(g, index), None, saves=[{1}, ()])
+_take = Primitive(
+    "take", _take_forward, _explain_take,
+    doc="x[index] for an integer array ``index`` given as an argument.",
+).defvjp(lambda g, ans, x, index: _scatter_at(g, index, shape=shape_of(x)), None,
+         saves=[{1}, ()])
+_scatter_at = Primitive(
+    "scatter_at", _scatter_at_forward,
+    doc="zeros(shape) with g added at the integer ``index`` (take's VJP).",
+).defvjp(lambda g, ans, x, index, shape: _take(g, index), None, saves=[{1}, ()])
 
 
 def _with_new_axes(shape: tuple[int, ...], parts: tuple) -> tuple[int, ...]:
@@ -278,6 +285,7 @@ def _with_new_axes(shape: tuple[int, ...], parts: tuple) -> tuple[int, ...]:
     return (*out, *dims)
 
 
+@export
 def getitem(x: Any, index: Any) -> Tensor:
     """x[index] with numpy's basic and advanced indexing.
 
@@ -313,13 +321,11 @@ def _stack_vjp(i, g, ans, *args, axis):
     return _getitem(g, index=(slice(None),) * ax + (i,))
 
 
-_concatenate = Primitive(
-    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _explain_join)
-_concatenate.defvjp(_concat_vjp)
-_concatenate.variadic = True
-_stack = Primitive("stack", lambda *xs, axis: np.stack(xs, axis=axis), _explain_join)
-_stack.defvjp(_stack_vjp)
-_stack.variadic = True
+_concatenate = variadic(Primitive(
+    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), _explain_join,
+).defvjp(_concat_vjp))
+_stack = variadic(Primitive(
+    "stack", lambda *xs, axis: np.stack(xs, axis=axis), _explain_join).defvjp(_stack_vjp))
 
 
 def pack(seq: Any) -> Tensor:
@@ -359,16 +365,18 @@ def _sequence(arrays: Any, opname: str) -> tuple:
     return tuple(arrays)
 
 
+@export
 def concatenate(arrays: Any, axis: int = 0) -> Tensor:
     """numpy.concatenate(arrays, axis)."""
     return _concatenate(*_sequence(arrays, "concatenate"), axis=axis)
 
 
+@export
 def stack(arrays: Any, axis: int = 0) -> Tensor:
     """numpy.stack(arrays, axis)."""
     return _stack(*_sequence(arrays, "stack"), axis=axis)
 
 
 # ---------------------------------------------------------------- dtype
-astype = Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype))
-astype.defvjp(lambda g, ans, x, dtype: astype(g, dtype=x.dtype), saves=[()])
+astype = export(Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype)).defvjp(
+    lambda g, ans, x, dtype: astype(g, dtype=x.dtype), saves=[()]))

@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.ops._export import export
 from tinymeta.ops._util import normalize_axis, shape_of
 from tinymeta.ops.elementwise import (
     _data,
@@ -73,10 +74,6 @@ from tinymeta.ops.reductions import _expand, _float_dtype, _max, _mean, _min, _s
 from tinymeta.ops.shape import _broadcast_to, _reshape, _transpose
 from tinymeta.primitive import Primitive
 from tinymeta.tensor import Tensor, recording
-
-__all__ = [
-    "prod", "cumsum", "cumprod", "var", "std", "trace", "average", "ptp", "median",
-]
 
 
 def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
@@ -105,8 +102,7 @@ _shift = Primitive(
     "shift", _shift_forward,
     doc="Move x one step along ``axis`` (step +1: towards the end) and put ``fill`` in the "
         "place left empty; the VJP shifts back with fill 0.",
-)
-_shift.defvjp(lambda g, ans, x, axis, step, fill: _shift(g, axis=axis, step=-step, fill=0.0))
+).defvjp(lambda g, ans, x, axis, step, fill: _shift(g, axis=axis, step=-step, fill=0.0))
 
 
 def _scan_forward(a: Any, b: Any, axis: int, reverse: bool) -> np.ndarray:
@@ -122,13 +118,6 @@ def _scan_forward(a: Any, b: Any, axis: int, reverse: bool) -> np.ndarray:
     return h
 
 
-_scan = Primitive(
-    "linear_scan", _scan_forward,
-    doc="The linear recurrence h_t = a_t h_{t-1} + b_t along ``axis`` (``reverse``: from the "
-        "end, h_t = a_t h_{t+1} + b_t); a and b have the same shape.",
-)
-
-
 def _scan_cotangent(g, a, axis, reverse):
     # the adjoint recurrence runs the other way with the coefficients shifted by one:
     # λ_t = g_t + a_{t+1} λ_{t+1} for a forward scan
@@ -142,7 +131,11 @@ def _scan_vjp_a(g, ans, a, b, axis, reverse):
     return multiply(_scan_cotangent(g, a, axis, reverse), previous)
 
 
-_scan.defvjp(_scan_vjp_a, lambda g, ans, a, b, axis, reverse: _scan_cotangent(g, a, axis, reverse))
+_scan = Primitive(
+    "linear_scan", _scan_forward,
+    doc="The linear recurrence h_t = a_t h_{t-1} + b_t along ``axis`` (``reverse``: from the "
+        "end, h_t = a_t h_{t+1} + b_t); a and b have the same shape.",
+).defvjp(_scan_vjp_a, lambda g, ans, a, b, axis, reverse: _scan_cotangent(g, a, axis, reverse))
 
 
 # ---------------------------------------------------------------- cumsum / cumprod
@@ -158,12 +151,10 @@ def _cumprod_forward(x: Any, axis: int, reverse: bool) -> np.ndarray:
     return np.cumprod(x, axis)
 
 
-_cumsum = Primitive("cumsum", _cumsum_forward,
-                    doc="numpy.cumsum along ``axis`` (``reverse``: summed from the end).")
-_cumsum.defvjp(lambda g, ans, x, axis, reverse: _cumsum(g, axis=axis, reverse=not reverse))
-
-_cumprod = Primitive("cumprod", _cumprod_forward,
-                     doc="numpy.cumprod along ``axis`` (``reverse``: multiplied from the end).")
+_cumsum = Primitive(
+    "cumsum", _cumsum_forward,
+    doc="numpy.cumsum along ``axis`` (``reverse``: summed from the end).",
+).defvjp(lambda g, ans, x, axis, reverse: _cumsum(g, axis=axis, reverse=not reverse))
 
 
 def _no_zero_forward(ans: Any) -> np.ndarray:
@@ -206,7 +197,10 @@ def _cumprod_vjp(g, ans, x, axis, reverse):
                          _scan_cotangent(g, x, axis, reverse)))
 
 
-_cumprod.defvjp(_cumprod_vjp)
+_cumprod = Primitive(
+    "cumprod", _cumprod_forward,
+    doc="numpy.cumprod along ``axis`` (``reverse``: multiplied from the end).",
+).defvjp(_cumprod_vjp)
 
 
 def _scan_axis(a: Any, axis: Any, opname: str) -> tuple[Any, int]:
@@ -217,6 +211,7 @@ def _scan_axis(a: Any, axis: Any, opname: str) -> tuple[Any, int]:
     return a, normalize_axis(axis, len(shape_of(a)), opname)[0]
 
 
+@export
 def cumsum(a: Any, axis: Any = None) -> Tensor:
     """numpy.cumsum: running sums along ``axis`` (None: of the flattened array).
     Its VJP is a cumsum from the other end."""
@@ -224,6 +219,7 @@ def cumsum(a: Any, axis: Any = None) -> Tensor:
     return _cumsum(a, axis=ax, reverse=False)
 
 
+@export
 def cumprod(a: Any, axis: Any = None) -> Tensor:
     """numpy.cumprod: running products along ``axis`` (None: of the flattened array).
 
@@ -267,10 +263,11 @@ def _prod_vjp(g, ans, x, axes, keepdims):
         lambda: _others_product(x, axes)))
 
 
-_prod = Primitive("prod", lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims))
-_prod.defvjp(_prod_vjp)
+_prod = Primitive("prod", lambda x, axes, keepdims: np.prod(x, axis=axes, keepdims=keepdims)
+                  ).defvjp(_prod_vjp)
 
 
+@export
 def prod(a: Any, axis: Any = None, *, keepdims: bool = False) -> Tensor:
     """numpy.prod over ``axis`` (None, an int or a tuple).
 
@@ -282,6 +279,7 @@ def prod(a: Any, axis: Any = None, *, keepdims: bool = False) -> Tensor:
 
 
 # ---------------------------------------------------------------- var / std
+@export
 def var(a: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) -> Tensor:
     """numpy.var: the mean squared deviation from the mean, divided by ``n - ddof``.
 
@@ -300,6 +298,7 @@ def var(a: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) ->
     return divide(_sum(square(deviation), axes=axes, keepdims=bool(keepdims)), float(n - ddof))
 
 
+@export
 def std(a: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) -> Tensor:
     """numpy.std: sqrt(var(a, axis, ddof=ddof)).
 
@@ -317,6 +316,7 @@ def std(a: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) ->
 
 
 # ---------------------------------------------------------------- trace
+@export
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     """numpy.trace: the sum along a diagonal (``offset`` above the main one if positive,
     below if negative) of the 2-D slices given by ``axis1`` and ``axis2``.
@@ -352,10 +352,10 @@ def _normalizer_forward(total: Any, axis: Any) -> np.ndarray:
 _normalizer = Primitive(
     "weights_total", _normalizer_forward,
     doc="The sums of the weights, unchanged, after checking that none is zero.",
-)
-_normalizer.defvjp(lambda g, ans, total, axis: g, saves=[()])
+).defvjp(lambda g, ans, total, axis: g, saves=[()])
 
 
+@export
 def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = False, *,
             keepdims: bool = False) -> Any:
     """numpy.average: sum(a * weights) / sum(weights) over ``axis``; without weights, the mean.
@@ -398,6 +398,7 @@ def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
                  else total)
 
 
+@export
 def ptp(a: Any, axis: Any = None, *, keepdims: bool = False) -> Tensor:
     """numpy.ptp: max − min over ``axis`` ("peak to peak"); ties share the gradient evenly,
     as in max and min."""
@@ -438,10 +439,11 @@ def _median_vjp(g, ans, x, axes, keepdims):
 
 
 _median = Primitive("median",
-                    lambda x, axes, keepdims: np.median(x, axis=axes, keepdims=keepdims))
-_median.defvjp(_median_vjp)
+                    lambda x, axes, keepdims: np.median(x, axis=axes, keepdims=keepdims)
+                    ).defvjp(_median_vjp)
 
 
+@export
 def median(a: Any, axis: Any = None, *, keepdims: bool = False) -> Tensor:
     """numpy.median over ``axis`` (None, an int or a tuple).
 

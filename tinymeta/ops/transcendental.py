@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from tinymeta.ops._export import export
 from tinymeta.ops._util import explain_broadcast, shape_of
 from tinymeta.ops.elementwise import (
     add,
@@ -43,11 +44,6 @@ from tinymeta.ops.elementwise import (
 from tinymeta.ops.shape import unbroadcast
 from tinymeta.primitive import Primitive
 
-__all__ = [
-    "sinh", "cosh", "arcsin", "arccos", "arctan", "arctan2", "arcsinh", "arccosh", "arctanh",
-    "log2", "log10", "exp2", "logaddexp", "hypot",
-]
-
 _LN2 = math.log(2.0)  # Python floats: weak in numpy's promotion, so float32 stays float32
 _LN10 = math.log(10.0)
 
@@ -60,8 +56,8 @@ def _unary(name: str, derivative: str, rule: Callable, what: str = "") -> Primit
 
 
 # ---------------------------------------------------------------- hyperbolic
-sinh = _unary("sinh", "cosh(x)", lambda g, ans, x: multiply(g, cosh(x)))
-cosh = _unary("cosh", "sinh(x)", lambda g, ans, x: multiply(g, sinh(x)))
+sinh = export(_unary("sinh", "cosh(x)", lambda g, ans, x: multiply(g, cosh(x))))
+cosh = export(_unary("cosh", "sinh(x)", lambda g, ans, x: multiply(g, sinh(x))))
 
 
 # ---------------------------------------------------------------- inverse trigonometric
@@ -71,37 +67,34 @@ def _one_minus_square(x: Any) -> Any:
 
 
 _EDGES = "(infinite at ±1, nan outside [-1, 1])"
-arcsin = _unary("arcsin", f"1/sqrt(1 - x²) {_EDGES}",
-                lambda g, ans, x: divide(g, sqrt(_one_minus_square(x))))
-arccos = _unary("arccos", f"-1/sqrt(1 - x²) {_EDGES}",
-                lambda g, ans, x: negative(divide(g, sqrt(_one_minus_square(x)))))
-arctan = _unary("arctan", "1/(1 + x²)", lambda g, ans, x: divide(g, add(1.0, square(x))))
+arcsin = export(_unary("arcsin", f"1/sqrt(1 - x²) {_EDGES}",
+                       lambda g, ans, x: divide(g, sqrt(_one_minus_square(x)))))
+arccos = export(_unary("arccos", f"-1/sqrt(1 - x²) {_EDGES}",
+                       lambda g, ans, x: negative(divide(g, sqrt(_one_minus_square(x))))))
+arctan = export(_unary("arctan", "1/(1 + x²)", lambda g, ans, x: divide(g, add(1.0, square(x)))))
 
 
 # ---------------------------------------------------------------- inverse hyperbolic
 # hypot(x, 1) is sqrt(x² + 1) without overflowing x² for |x| > 1e154
-arcsinh = _unary("arcsinh", "1/sqrt(1 + x²)", lambda g, ans, x: divide(g, hypot(x, 1.0)))
+arcsinh = export(_unary("arcsinh", "1/sqrt(1 + x²)", lambda g, ans, x: divide(g, hypot(x, 1.0))))
 # x² - 1 as (x - 1)(x + 1): no cancellation near 1
-arccosh = _unary("arccosh", "1/sqrt(x² - 1) (infinite at 1, nan below 1)",
-                 lambda g, ans, x: divide(g, sqrt(multiply(subtract(x, 1.0), add(x, 1.0)))))
-arctanh = _unary("arctanh", f"1/(1 - x²) {_EDGES}",
-                 lambda g, ans, x: divide(g, _one_minus_square(x)))
+arccosh = export(_unary("arccosh", "1/sqrt(x² - 1) (infinite at 1, nan below 1)",
+                        lambda g, ans, x: divide(g, sqrt(multiply(subtract(x, 1.0), add(x, 1.0))))))
+arctanh = export(_unary("arctanh", f"1/(1 - x²) {_EDGES}",
+                        lambda g, ans, x: divide(g, _one_minus_square(x))))
 
 
 # ---------------------------------------------------------------- other bases
-log2 = _unary("log2", "1/(x ln 2)", lambda g, ans, x: divide(g, multiply(x, _LN2)))
-log10 = _unary("log10", "1/(x ln 10)", lambda g, ans, x: divide(g, multiply(x, _LN10)))
-exp2 = _unary("exp2", "2**x ln 2", lambda g, ans, x: multiply(g, multiply(ans, _LN2)),
-              what=" (2**x)")
+log2 = export(_unary("log2", "1/(x ln 2)", lambda g, ans, x: divide(g, multiply(x, _LN2))))
+log10 = export(_unary("log10", "1/(x ln 10)", lambda g, ans, x: divide(g, multiply(x, _LN10))))
+exp2 = export(_unary("exp2", "2**x ln 2", lambda g, ans, x: multiply(g, multiply(ans, _LN2)),
+                     what=" (2**x)"))
 
 
 # ---------------------------------------------------------------- binary
-arctan2 = Primitive(
-    "arctan2", np.arctan2, explain_broadcast,
-    doc="numpy.arctan2(x1, x2): the angle of the point (x2, x1), broadcasting like numpy. "
-        "Derivatives x2/(x1² + x2²) and -x1/(x1² + x2²); arctan2 is discontinuous across "
-        "x1 = 0, x2 < 0, and its derivative is undefined (nan) at the origin.",
-)
+def _binary(name: str, doc: str, *rules: Callable) -> Primitive:
+    """``numpy.<name>`` of two arguments, broadcasting, as a primitive with the ``rules``."""
+    return Primitive(name, getattr(np, name), explain_broadcast, doc=doc).defvjp(*rules)
 
 
 def _squared(x: Any) -> Any:
@@ -114,19 +107,16 @@ def _radius_squared(x1: Any, x2: Any) -> Any:
     return add(_squared(x1), _squared(x2))
 
 
-arctan2.defvjp(
+arctan2 = export(_binary(
+    "arctan2",
+    "numpy.arctan2(x1, x2): the angle of the point (x2, x1), broadcasting like numpy. "
+    "Derivatives x2/(x1² + x2²) and -x1/(x1² + x2²); arctan2 is discontinuous across "
+    "x1 = 0, x2 < 0, and its derivative is undefined (nan) at the origin.",
     lambda g, ans, x1, x2: unbroadcast(
         divide(multiply(g, x2), _radius_squared(x1, x2)), shape_of(x1)),
     lambda g, ans, x1, x2: unbroadcast(
         negative(divide(multiply(g, x1), _radius_squared(x1, x2))), shape_of(x2)),
-)
-
-hypot = Primitive(
-    "hypot", np.hypot, explain_broadcast,
-    doc="numpy.hypot(x1, x2) = sqrt(x1² + x2²) without overflow, broadcasting like numpy. "
-        "Derivatives x1/hypot and x2/hypot; at the origin, a kink like abs's at 0, the "
-        "derivative is 0 (a subgradient, as abs's is) at every order.",
-)
+))
 
 
 def _hypot_rule(argnum: int):
@@ -142,15 +132,18 @@ def _hypot_rule(argnum: int):
     return rule
 
 
-hypot.defvjp(_hypot_rule(0), _hypot_rule(1))
+hypot = export(_binary(
+    "hypot",
+    "numpy.hypot(x1, x2) = sqrt(x1² + x2²) without overflow, broadcasting like numpy. "
+    "Derivatives x1/hypot and x2/hypot; at the origin, a kink like abs's at 0, the "
+    "derivative is 0 (a subgradient, as abs's is) at every order.",
+    _hypot_rule(0), _hypot_rule(1)))
 
-logaddexp = Primitive(
-    "logaddexp", np.logaddexp, explain_broadcast,
-    doc="numpy.logaddexp(x1, x2) = log(exp(x1) + exp(x2)), computed stably, broadcasting "
-        "like numpy. Derivatives sigmoid(x1 - x2) and sigmoid(x2 - x1): finite for any "
-        "finite inputs.",
-)
-logaddexp.defvjp(
+logaddexp = export(_binary(
+    "logaddexp",
+    "numpy.logaddexp(x1, x2) = log(exp(x1) + exp(x2)), computed stably, broadcasting "
+    "like numpy. Derivatives sigmoid(x1 - x2) and sigmoid(x2 - x1): finite for any "
+    "finite inputs.",
     lambda g, ans, x1, x2: unbroadcast(multiply(g, sigmoid(subtract(x1, x2))), shape_of(x1)),
     lambda g, ans, x1, x2: unbroadcast(multiply(g, sigmoid(subtract(x2, x1))), shape_of(x2)),
-)
+))
