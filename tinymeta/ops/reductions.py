@@ -117,39 +117,24 @@ _logsumexp = Primitive("logsumexp", _logsumexp_forward, _explain_empty).defvjp(
 )
 
 
-def _reduce(prim: Primitive, name: str, x: Any, axis: Any, keepdims: bool) -> Tensor:
-    axes = normalize_axis(axis, len(shape_of(x)), name)
-    return prim(x, axes=axes, keepdims=bool(keepdims))
+def _reduction(prim: Primitive, name: str, doc: str):
+    """The public ``name(x, axis=None, keepdims=False)``: numpy's axis forms (None, an
+    int, negative, a tuple) normalised to the tuple of axes ``prim`` takes."""
+    def reduce(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return prim(x, axes=normalize_axis(axis, len(shape_of(x)), name),
+                    keepdims=bool(keepdims))
+
+    reduce.__name__ = reduce.__qualname__ = name
+    reduce.__doc__ = doc
+    return export(reduce)
 
 
-@export
-def sum(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """numpy.sum."""
-    return _reduce(_sum, "sum", x, axis, keepdims)
-
-
-@export
-def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """numpy.mean."""
-    return _reduce(_mean, "mean", x, axis, keepdims)
-
-
-@export
-def max(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """numpy.max; ties share the gradient evenly."""
-    return _reduce(_max, "max", x, axis, keepdims)
-
-
-@export
-def min(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    """numpy.min; ties share the gradient evenly."""
-    return _reduce(_min, "min", x, axis, keepdims)
-
-
-@export
-def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Tensor:
-    """log(sum(exp(x))) computed stably; its gradient is softmax(x)."""
-    return _reduce(_logsumexp, "logsumexp", x, axis, keepdims)
+sum = _reduction(_sum, "sum", "numpy.sum.")  # noqa: A001  (numpy's names)
+mean = _reduction(_mean, "mean", "numpy.mean.")
+max = _reduction(_max, "max", "numpy.max; ties share the gradient evenly.")  # noqa: A001
+min = _reduction(_min, "min", "numpy.min; ties share the gradient evenly.")  # noqa: A001
+logsumexp = _reduction(_logsumexp, "logsumexp",
+                       "log(sum(exp(x))) computed stably; its gradient is softmax(x).")
 
 
 @export
