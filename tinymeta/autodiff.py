@@ -56,7 +56,7 @@ from tinymeta.checks import (
     scalar_output,
 )
 from tinymeta.primitive import Primitive
-from tinymeta.tensor import Node, Tensor, leaf_of, recording
+from tinymeta.tensor import Node, Tensor, leaf_of, readonly, recording
 from tinymeta.tree import flatten, treedef_paths, unflatten
 
 __all__ = [
@@ -252,7 +252,7 @@ def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
         t = identity(leaf) if leaf.node is not None else leaf_of(leaf._value)
     elif isinstance(leaf, (float, np.floating)) or (
             isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f"):
-        t = Tensor(np.asarray(leaf, dtype=np.result_type(leaf)), requires_grad=True)  # a copy
+        t = leaf_of(readonly(np.array(leaf, dtype=np.result_type(leaf))))  # a copy: ours
     else:
         raise not_differentiable(leaf, opname, argnum, path)
     t.name = f"arg{argnum}{path}"

@@ -205,7 +205,8 @@ def _literal(x: Any) -> str | None:
 def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> tuple:
     """(source, namespace, whether each output is an argument or a constant) of the
     program computing ``outputs`` from ``inputs``."""
-    from tinymeta.ops import elementwise as elementwise_ops, linalg
+    from tinymeta.ops import elementwise as elementwise_ops
+    from tinymeta.ops import linalg
 
     calls = _simplified(rec.calls)
     produced = {id(c[3]): n for n, c in enumerate(calls)}  # the last call making it
@@ -332,15 +333,12 @@ def _reuse_buffers(lines: list[_Line], keep: set[str]) -> None:
 
 def _simplified(calls: list[tuple]) -> list[tuple]:
     """The recorded calls, rewritten to make fewer arrays with the very same numbers:
-
-    - an elementwise ufunc reads the source of a ``broadcast_to`` (numpy broadcasts
-      it the same way) instead of its materialised copy, which then often goes dead:
-      batched MAML broadcasts every parameter to the task axis;
-    - ``multiply(negative(x), c)`` for a Python number ``c`` becomes
-      ``multiply(x, -c)``: negation is exact, so the bits agree. The cotangent of
-      ``θ - α g`` flows through exactly that pair.
+    ``multiply(negative(x), c)`` for a Python number ``c`` becomes ``multiply(x, -c)``
+    (negation is exact, so the bits agree). The cotangent of ``θ - α g`` flows through
+    exactly that pair. (Reading a ``broadcast_to``'s source instead of its copy was
+    tried too: numpy's broadcasting loops made the program slower, not faster.)
     """
-    from tinymeta.ops import elementwise, shape
+    from tinymeta.ops import elementwise
 
     negated: dict[int, Any] = {}  # id(a negative's result) -> its argument
     out = []

@@ -67,7 +67,7 @@ class Primitive:
             raise ValueError(f"{self.name}: {len(saves)} 'saves' sets for {len(rules)} rules")
         self.vjps = rules
         self.saves = None if saves is None else tuple(frozenset(s) for s in saves)
-        self._keep_of: dict[tuple[int, int], tuple[bool, ...]] = {}
+        self._plans: dict[tuple[int, int], tuple[tuple[int, ...], bool]] = {}
         return self
 
     def rule(self, i: int) -> Callable | None:
@@ -86,11 +86,12 @@ class Primitive:
                 check_finite(self.name, out, args, recording)
             recording.jit and recording.jit.call(self, args, params, out)
             return out
-        values, traced, caller_arrays = [], 0, False  # traced: a bit per traced argument
+        values, nodes, traced, caller_arrays = [], [], 0, False  # traced: a bit per traced arg
         for i, a in enumerate(args):
             kind = type(a)
             if kind is Tensor:
                 values.append(a._value)
+                nodes.append(a.node)
                 if a.node is not None:
                     traced |= 1 << i
             elif (kind is list or kind is tuple) and holds_traced(a):
@@ -100,55 +101,55 @@ class Primitive:
                                 f"tinymeta is real-valued")
             else:
                 values.append(a)
+                nodes.append(None)
                 caller_arrays = caller_arrays or kind is np.ndarray and changeable(a)
         try:
             out = self.forward(*values, **params)
         except (ValueError, TypeError, IndexError) as error:
             raise self.explain(self.name, error, args, params) from None
         out = out if type(out) is np.ndarray else np.asarray(out)
-        if caller_arrays and (out.base is not None or _is_one_of(out, values)):
+        if caller_arrays and (out.base is not None or any(v is out for v in values)):
             out = out.copy(order="K")  # not a view of an array its caller can still change
         if recording.check_nans:
             check_finite(self.name, out, args, recording)
         recording.jit and recording.jit.call(self, values, params, out)
-        node = self._record(args, values, out, params, traced) if traced and recording.enabled \
-            and self.vjps != () else None  # defvjp() with no rules: a constant (a mask)
+        node = self._record(nodes, values, out, params, traced, caller_arrays and args) if \
+            traced and recording.enabled and self.vjps != () else None  # vjps (): a mask
         result = Tensor._make(out, node)
         for observe in recording.observers:
             observe(self.name, args, params, result)
         return result
 
-    def _record(self, args: tuple, values: list, out: np.ndarray, params: dict,
-                traced: int) -> Node:
+    def _record(self, nodes: list, values: list, out: np.ndarray, params: dict, traced: int,
+                caller_args: tuple | bool) -> Node:
         """The node of one call: the input nodes, and the values the live rules read."""
-        keep = self._keep_of.get((traced, len(args))) or self._plan(traced, len(args))
-        inputs, saved = [], []
-        for a, v, k in zip(args, values, keep):  # noqa: B905  (keep has one more: the output)
-            if type(a) is Tensor:  # a tensor's value is the engine's own: kept as it is
-                inputs.append(a.node)
-                saved.append(v if k else _unsaved(v.shape, v.dtype))
-            else:
-                inputs.append(None)
-                saved.append(_saved(v) if k else _unsaved_of(v))
-        ans = out if keep[-1] else _unsaved(out.shape, out.dtype)
-        node = Node(self, tuple(inputs), tuple(saved), ans, params or _NO_PARAMS, out.shape,
+        unread, keep_ans = self._plans.get((traced, len(nodes))) or self._plan(traced, len(nodes))
+        saved = list(values)
+        for i in unread:  # a value no live rule reads: only its shape and dtype stay
+            saved[i] = _unsaved_of(values[i])
+        for i, a in enumerate(caller_args or ()):  # arrays a caller could still change
+            if type(a) is not Tensor and i not in unread:
+                saved[i] = _saved(a)
+        ans = out if keep_ans else _unsaved(out.shape, out.dtype)
+        node = Node(self, tuple(nodes), tuple(saved), ans, params or _NO_PARAMS, out.shape,
                     out.dtype)
         if node.order:
             recording.backward_nodes += 1
         return node
 
-    def _plan(self, traced: int, nargs: int) -> tuple[bool, ...]:
-        """Which values to keep (one flag per argument, then the output's) when the
-        arguments whose bit is set in ``traced`` require grad: what their rules read."""
+    def _plan(self, traced: int, nargs: int) -> tuple[tuple[int, ...], bool]:
+        """(the arguments whose values no rule reads, whether a rule reads the output)
+        when the arguments whose bit is set in ``traced`` require grad."""
         if self.saves is None:
             reads = None
         elif self.variadic:
             reads = self.saves[0]
         else:
             reads = frozenset().union(*(s for i, s in enumerate(self.saves) if traced >> i & 1))
-        keep = tuple(reads is None or i in reads for i in [*range(nargs), "ans"])
-        self._keep_of[traced, nargs] = keep  # one plan per pattern of traced arguments
-        return keep
+        plan = (tuple(i for i in range(nargs) if reads is not None and i not in reads),
+                reads is None or "ans" in reads)
+        self._plans[traced, nargs] = plan  # one plan per pattern of traced arguments
+        return plan
 
 
 def primitive(*rules: Callable | None, saves: Any = None, name: str | None = None,
@@ -170,13 +171,6 @@ def _unsaved(shape: tuple[int, ...], dtype: Any) -> Unsaved:
     """One shared ``Unsaved`` per shape and dtype: a long chain of nodes that keep no
     values (first-order MAML's updates) then costs almost nothing per node."""
     return Unsaved(shape, dtype)
-
-
-def _is_one_of(out: np.ndarray, values: list) -> bool:
-    for v in values:  # a loop, not any(): this runs for every op
-        if v is out:
-            return True
-    return False
 
 
 def _unsaved_of(a: Any) -> Unsaved:

@@ -44,7 +44,7 @@ import numpy as np
 from tinymeta.checks import as_array
 
 __all__ = ["Tensor", "Node", "Unsaved", "constant", "name_scope", "no_grad", "is_tensor",
-           "recording", "holds_traced", "changeable", "leaf_of"]
+           "recording", "holds_traced", "changeable", "readonly", "leaf_of"]
 
 
 class Recording:
@@ -143,7 +143,7 @@ def changeable(array: np.ndarray) -> bool:
     return changeable(base) if isinstance(base, np.ndarray) else True
 
 
-def _readonly(array: np.ndarray) -> np.ndarray:
+def readonly(array: np.ndarray) -> np.ndarray:
     """``array`` made read-only for good: a view of memory someone else can still write
     is copied first."""
     base = array.base
@@ -169,7 +169,7 @@ class Tensor:
         if requires_grad and array.dtype.kind != "f":
             raise TypeError(f"tensor: requires_grad=True needs a floating dtype, got "
                             f"{array.dtype}; pass dtype=np.float64 (or float32)")
-        self._value = _readonly(array)
+        self._value = readonly(array)
         self.node = leaf_of(self._value).node if requires_grad else None
         self.name = name
 
@@ -213,7 +213,7 @@ class Tensor:
         """The value as a read-only numpy array (writing into it raises ValueError)."""
         recording.jit and recording.jit.concrete(self, ".data")
         if self._value.flags.writeable:
-            self._value = _readonly(self._value)
+            self._value = readonly(self._value)
         return self._value.view()
 
     def numpy(self) -> np.ndarray:
