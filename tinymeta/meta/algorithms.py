@@ -128,7 +128,7 @@ def reptile_direction(
     Fed to the meta-optimiser as if it were a gradient (θ moves towards the
     adapted weights). Needs no second-order terms, so nothing is recorded.
     """
-    return _reptile(params, batch, inner_lr, steps, batched, activation)[0]
+    return tree_map(_value, _reptile(params, batch, inner_lr, steps, batched, activation)[0])
 
 
 def _value(a: Any) -> np.ndarray:
@@ -140,22 +140,23 @@ def _value(a: Any) -> np.ndarray:
 def _reptile(
     params: Any, batch: dict[str, np.ndarray], inner_lr: float, steps: int, batched: bool,
     activation: str,
-) -> tuple[dict[str, np.ndarray], Any]:
-    """(Reptile direction, mean query loss at θ_k): one inner loop serves both."""
+) -> tuple[Any, Any]:
+    """(Reptile direction, mean query loss at θ_k) as tensors: one inner loop serves both.
+    Written with tinymeta ops only, so ``tm.jit`` can compile it (``meta_gradient``)."""
     xs, ys, xq, yq = (batch[k] for k in ("x_support", "y_support", "x_query", "y_query"))
     if batched:
         theta = _broadcast_tasks(params, xs.shape[0])
         adapted = adapt(theta, xs, ys, inner_lr, steps, True, activation)
-        # np.mean's own arithmetic without its Python wrapper (six calls per iteration)
-        mean_adapted = tree_map(lambda a: np.add.reduce(_value(a), 0) / xs.shape[0], adapted)
+        # sum / T: np.mean's own arithmetic, bit for bit
+        mean_adapted = tree_map(lambda a: tm.sum(a, axis=0) / xs.shape[0], adapted)
         loss = _query_loss(adapted, xq, yq, activation)
     else:
         runs = [adapt(params, xs[t], ys[t], inner_lr, steps, True, activation)
                 for t in range(xs.shape[0])]
-        mean_adapted = tree_map(lambda *a: np.mean([_value(v) for v in a], axis=0), *runs)
+        mean_adapted = tree_map(lambda *a: tm.mean(tm.stack(a), axis=0), *runs)
         loss = sum(_query_loss(r, xq[t], yq[t], activation) for t, r in enumerate(runs))
         loss = loss / len(runs)
-    return tree_map(lambda p, a: _value(p) - a, params, mean_adapted), loss
+    return tree_map(lambda p, a: p - a, params, mean_adapted), loss
 
 
 def meta_gradient(
@@ -166,12 +167,13 @@ def meta_gradient(
 
     For Reptile the "loss" is the query loss after adaptation (for monitoring)
     and the gradient is the Reptile direction. With ``jit`` (the default) the
-    objective's ``value_and_grad`` runs as the program ``tm.jit`` records on the first
-    meta-batch of each shape: the same numbers as the eager engine, about twice as
-    fast. Reptile, whose direction is plain numpy, always runs eagerly.
+    objective's ``value_and_grad`` (Reptile's direction and loss) runs as the program
+    ``tm.jit`` records on the first meta-batch of each shape: the same numbers as the
+    eager engine, about twice as fast.
     """
     if algo == "reptile":
-        g, value = _reptile(meta_params, batch, inner_lr, steps, batched, activation)
+        reptile = _compiled(_reptile, 4, differentiate=False) if jit else _reptile
+        g, value = reptile(meta_params, batch, inner_lr, steps, batched, activation)
         return float(value), tree_map(_value, g)
     if algo in ("maml", "fomaml"):
         objective, args = maml_objective, (inner_lr, steps, algo == "fomaml", batched, activation)
@@ -190,10 +192,11 @@ def meta_gradient(
 _COMPILED: dict[Callable, Any] = {}
 
 
-def _compiled(objective: Callable, settings: int) -> Any:
-    """``tm.jit(tm.value_and_grad(objective))``, its settings (after θ and the batch) static;
-    one per objective, so that its programs are cached across meta-batches."""
+def _compiled(objective: Callable, settings: int, differentiate: bool = True) -> Any:
+    """``tm.jit(tm.value_and_grad(objective))`` (or of ``objective`` itself), its settings
+    (after θ and the batch) static; one per objective, so that its programs are cached
+    across meta-batches."""
     if objective not in _COMPILED:
-        _COMPILED[objective] = tm.jit(tm.value_and_grad(objective),
-                                      static_argnums=tuple(range(2, 2 + settings)))
+        f = tm.value_and_grad(objective) if differentiate else objective
+        _COMPILED[objective] = tm.jit(f, static_argnums=tuple(range(2, 2 + settings)))
     return _COMPILED[objective]
