@@ -702,3 +702,43 @@ def test_a_static_array_that_differs_only_in_the_middle_gets_its_own_program():
 def test_jit_needs_a_function():
     with pytest.raises(TypeError, match="expected a function"):
         tm.jit(3)
+
+
+def test_a_program_is_keyed_on_the_layout_of_its_arguments():
+    # out= rewrites follow the recorded layout; a Fortran-order argument of the same shape
+    # must not reuse a program recorded on C-order ones (the reduction order changes)
+    def f(x, y):
+        return tm.sum(tm.sin(x) * tm.cos(y), axis=1)
+
+    r = np.random.default_rng(0)
+    x, y = r.standard_normal((64, 200)), r.standard_normal((64, 200))
+    jf = tm.jit(f)
+    jf(x, y)
+    xf = np.asfortranarray(x)
+    assert_bitwise(jf(xf, y), f(xf, y))
+    assert len(jf.programs) == 2
+    # and recording on a transposed view is not refused by the check on other arguments
+    def g(x, y):
+        return tm.sum(tm.sin(tm.transpose(x)) * tm.cos(y), axis=1)
+
+    xt = np.asfortranarray(r.standard_normal((200, 64)))
+    assert_bitwise(tm.jit(g)(xt, y), g(xt, y))
+
+
+def test_a_broadcast_view_argument_runs_eagerly():
+    # tm.grad copies a differentiated argument, and a broadcast view's copy has another
+    # layout than the view the program would read: not bit for bit, so no program
+    g = tm.grad(lambda x: tm.sum(x * 3.0) ** 2)
+    a = np.random.default_rng(0).standard_normal((6, 5))
+    b = np.broadcast_to(a[:1], (6, 5))
+    jitted = tm.jit(g)
+    assert_bitwise(jitted(b), g(b))
+    assert not jitted.programs
+
+
+def test_the_negation_is_not_moved_into_an_int_zero():
+    # -0 is 0: x * 0 is +0 where (-x) * 0 is -0, so (-x) * 0 must stay as it is
+    f = lambda x: (-x) * 0  # noqa: E731
+    x = np.array([1.0, -2.0, 0.5])
+    got, want = tm.jit(f)(x)._value, f(tm.Tensor(x))._value
+    assert got.tobytes() == want.tobytes()

@@ -267,8 +267,8 @@ def _generate(rec: _Recorder, inputs: list[np.ndarray], outputs: list[Any]) -> t
             names[id(out)] = computed[call]
             continue
         names[id(out)] = computed[call] = name
-        elementwise = prim is elementwise_ops.relu or isinstance(prim.forward, np.ufunc) and \
-            call.startswith(f"np.{prim.forward.__name__}(")
+        elementwise = call.startswith("np.maximum(") if prim is elementwise_ops.relu else \
+            isinstance(prim.forward, np.ufunc) and call.startswith(f"np.{prim.forward.__name__}(")
         lines.append(_Line(name, call, reads, order, out, elementwise,
                            elementwise or prim in (linalg.matmul, linalg._linear),
                            [(names[id(a)], a) for a in args if id(a) in names]))
@@ -334,9 +334,10 @@ def _reuse_buffers(lines: list[_Line], keep: set[str]) -> None:
 def _simplified(calls: list[tuple]) -> list[tuple]:
     """The recorded calls, rewritten to make fewer arrays with the very same numbers:
     ``multiply(negative(x), c)`` for a Python number ``c`` becomes ``multiply(x, -c)``
-    (negation is exact, so the bits agree). The cotangent of ``θ - α g`` flows through
-    exactly that pair. (Reading a ``broadcast_to``'s source instead of its copy was
-    tried too: numpy's broadcasting loops made the program slower, not faster.)
+    (negation is exact, so the numbers agree bit for bit; a NaN may come out with the
+    other sign bit). The cotangent of ``θ - α g`` flows through exactly that pair.
+    (Reading a ``broadcast_to``'s source instead of its copy was tried too: numpy's
+    broadcasting loops made the program slower, not faster.)
     """
     from tinymeta.ops import elementwise
 
@@ -355,7 +356,8 @@ def _negation_moved(args: tuple, negated: dict[int, Any]) -> tuple:
     """``(negative(x), c)`` as ``(x, -c)`` (either order) for a Python number c."""
     for i in (0, 1):
         x, c = args[i], args[1 - i]
-        if id(x) in negated and type(c) in (int, float):
+        # an int 0 has no sign: -0 is 0, and x * 0 is +0 where -x * 0 is -0
+        if id(x) in negated and (type(c) is float or type(c) is int and c != 0):
             return (negated[id(x)], -c) if i == 0 else (-c, negated[id(x)])
     return args
 
@@ -462,7 +464,22 @@ def _perturbed(arrays: list[np.ndarray], rng: np.random.Generator) -> list[np.nd
             out.append(a)
             continue
         scale = float(np.std(a)) + 0.1 * float(np.mean(np.abs(a))) + 1e-3
-        out.append((a + scale * rng.standard_normal(a.shape)).astype(a.dtype))
+        out.append(_laid_out_like(a, (a + scale * rng.standard_normal(a.shape)).astype(a.dtype)))
+    return out
+
+
+def _laid_out_like(a: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` in an array with ``a``'s strides: the layout of the arguments steers
+    numpy's (the layout of each result, and so the order a reduction sums in), and the
+    program is keyed on it."""
+    if values.strides == a.strides:
+        return values
+    size = a.dtype.itemsize
+    low = sum((n - 1) * s for n, s in zip(a.shape, a.strides, strict=True) if s < 0)
+    high = sum((n - 1) * s for n, s in zip(a.shape, a.strides, strict=True) if s > 0)
+    buffer = np.empty(high - low + size, np.uint8)
+    out = np.ndarray(a.shape, a.dtype, buffer, offset=-low, strides=a.strides)
+    out[...] = values
     return out
 
 
@@ -491,7 +508,7 @@ class _Jitted:
         dynamic = [a for i, a in enumerate(args) if i not in static] if static else list(args)
         dyn_kw = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
         leaves, treedef = flatten((dynamic, dyn_kw))
-        arrays, layout, fixed, traced = [], [], [], False
+        arrays, layout, fixed, traced, broadcast = [], [], [], False, False
         for leaf in leaves:
             kind = type(leaf)
             if kind is Tensor:
@@ -502,7 +519,10 @@ class _Jitted:
                     traced = True
             if kind is np.ndarray or isinstance(leaf, np.ndarray):
                 arrays.append(leaf)
-                layout.append((leaf.shape, leaf.dtype))
+                if 0 in leaf.strides:  # a broadcast view? (see below)
+                    broadcast = broadcast or any(
+                        s == 0 and n > 1 for n, s in zip(leaf.shape, leaf.strides, strict=True))
+                layout.append((leaf.shape, leaf.dtype, leaf.strides))  # layouts steer numpy
             else:
                 fixed.append(leaf)  # numbers and the like are part of the key
         static_values = [args[i] for i in self._static_sorted if i < len(args)]
@@ -511,6 +531,8 @@ class _Jitted:
             key = (treedef, tuple(layout), _key_of(fixed), _key_of(static_values), len(args))
         except TypeError:  # something unhashable we cannot key on: run eagerly
             key = None  # (_key_of hashes every fixed and static value; the rest always hashes)
+        if broadcast:  # a variable made from it is a copy in another layout than the view
+            key = None  # the program would read: not bit for bit, so run eagerly
 
         def call(array_values: list[np.ndarray]) -> Any:
             values = iter(array_values)
@@ -597,7 +619,8 @@ def jit(f: Callable, static_argnums: int | tuple[int, ...] = (),
     """Compile ``f`` into straight-line numpy per argument key (see the module docstring).
 
     ``static_argnums`` / ``static_argnames``: arguments whose *values* key the cache
-    (numbers, strings, flags). Array arguments are keyed by shape and dtype only;
+    (numbers, strings, flags). Array arguments are keyed by shape, dtype and strides
+    (a broadcast view, with a zero stride, runs eagerly);
     other non-array leaves (Python numbers) by value.
     """
     if not callable(f):
