@@ -1,8 +1,8 @@
 """``tm.jit``: record a function once, replay it as straight-line numpy.
 
 The eager engine pays Python bookkeeping for every op it records. ``tm.jit(f)``
-pays it once: the first call for a given *key* (the tree structure, shapes and
-dtypes of the array arguments, and the values of everything else) runs ``f``
+pays it once: the first call for a given *key* (the tree structure, shapes,
+dtypes and strides of the array arguments, and the values of everything else) runs ``f``
 with the eager engine while a recorder writes down every numpy call every
 primitive makes, at every derivative order (the forward pass, each ``tm.grad``
 inside, the backward passes they record and the ones they run on bare numpy).
@@ -12,6 +12,9 @@ That list becomes a Python function of plain numpy calls:
 - calls that depend on no argument were computed while recording: their
   results are constants of the program (constant folding);
 - a reshape to the same shape is an alias, not a line;
+- ``multiply(negative(x), c)`` is one line, ``multiply(x, -c)`` (``_simplified``);
+- an elementwise line writes into an argument that dies there, ``out=``, where no
+  view of it lives on and the layout is the one numpy would give (``_reuse_buffers``);
 - each array is deleted right after its last use, so the program holds no more
   memory than the eager engine.
 
@@ -301,7 +304,7 @@ class _Line:
     call: str
     reads: list[str]  # the names it reads
     order: int  # the derivative order of the recorded call
-    value: np.ndarray  # its result as recorded: shape and dtype
+    value: np.ndarray  # its result as recorded: shape, strides and dtype
     elementwise: bool  # one numpy ufunc over whole arrays: it may write into an argument
     fresh: bool  # makes a new array and keeps no view of what it reads
     args: list[tuple[str, np.ndarray]]  # (name, recorded value) of each argument it names
