@@ -742,3 +742,19 @@ def test_the_negation_is_not_moved_into_an_int_zero():
     x = np.array([1.0, -2.0, 0.5])
     got, want = tm.jit(f)(x)._value, f(tm.Tensor(x))._value
     assert got.tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("algo", ["maml", "fomaml", "reptile", "metasgd", "pretrain"])
+def test_training_with_jit_ends_on_the_parameters_of_eager_training(algo):
+    # what `tinymeta train` does with and without --no-jit: 20 Adam steps on new
+    # meta-batches, each meta-gradient compiled once per shape and then replayed
+    from tinymeta.meta.training import TrainConfig, TrainState, advance
+
+    config = TrainConfig(algo=algo, iterations=20, hidden=(8, 8), meta_batch=4, shots=5,
+                         inner_steps=2, dtype="float32")
+    states = [TrainState.start(config) for _ in range(2)]
+    for state, jit in zip(states, (True, False), strict=True):
+        assert advance(state, jit=jit)
+    compiled, eager = states
+    assert np.array_equal(compiled.losses, eager.losses)
+    assert_bitwise(compiled.meta_params, eager.meta_params)
