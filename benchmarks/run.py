@@ -498,8 +498,9 @@ def markdown(suite: Suite, setup: Setup, info: dict, load: tuple, command: str,
     if suite.jit_compile:
         lines += [
             "",
-            "The first call, paid once per shape, dtype and k: tinymeta jit's records the "
-            "function, generates the program and checks it against the eager engine on "
+            "The first call, paid once per shape, dtype, memory layout and k: tinymeta "
+            "jit's records the function, generates the program and checks it against the "
+            "eager engine on "
             "other arguments; JAX's traces, compiles with XLA and runs:",
             "",
             "| algorithm | k | dtype | tinymeta jit | jax |",

@@ -63,7 +63,8 @@ def table() -> str:
         count += 1
     operators = ("Operators: `+ - * / ** @ %`, unary `-`, `abs()`, `round()`, indexing, "
                  "`.T`; comparisons give constant bool tensors.")
-    return (f"{count} functions, each with VJP rules that are differentiable again.\n"
+    return (f"{count} functions; the differentiable ones have VJP rules that are "
+            f"differentiable again.\n"
             f"{operators}\n\n" + "\n".join(rows))
 
 

@@ -11,8 +11,9 @@ Then what ``jit`` must refuse: reading a traced value into Python
 (``JitError``); what must happen once (side effects); what must never run (a
 scope name holding code); and the readable program (``.lower(...).source``).
 
-Every op of the op table compiles at orders 0-2: its rules are audited as traceable
-(``tinymeta.compiler.traceable``), so whatever they read off the values (a mask, a
+Every op of the op table compiles at orders 0-2: every primitive tinymeta declares is
+trusted as traceable (``tinymeta.compiler.traceable``), and these tests hold the ops to
+it: whatever their rules read off the values (a mask, a
 sort order, a quotient) is a recorded primitive. Ops that read values are also
 compiled in one region of their inputs and run in another. A rule that computes on
 raw values with numpy would be frozen into the program: such a primitive (a user's)
@@ -82,7 +83,7 @@ OPS = {**EVERY_OP,
        # argsort as a user would use it under jit: indices as a tensor, no .data
        "argsort-gather": (lambda x: x[tm.argsort(x)], [_distinct((4,))])}
 
-# Every op's rules are audited as traceable (tinymeta.compiler.traceable): every row must
+# Every tinymeta primitive is trusted as traceable (tinymeta.compiler.traceable): every row must
 # compile, bitwise equal to eager; only the rows in READS_VALUES may be refused instead.
 
 
@@ -421,7 +422,7 @@ def _myabs_gradient():
 
 @pytest.mark.parametrize("x", [
     [0.1, -0.1, 0.2, -0.2],
-    [-1.0, 0.5, 2.0, -0.3],  # a draw that keeps every sign: the audit of rules refuses it
+    [-1.0, 0.5, 2.0, -0.3],  # a draw that keeps every sign: the traceable check refuses it
 ])
 def test_a_rule_computing_a_mask_with_raw_numpy_is_refused_not_frozen(x):
     # in a backward pass nobody differentiates, the rule sees bare numpy: np.sign(x) and the

@@ -1,4 +1,5 @@
-"""Every primitive in ``tinymeta.ops``: forward against numpy, derivatives by finite differences.
+"""Every exported op (``tinymeta.ops`` and ``tm.linalg``): forward against numpy, derivatives
+by finite differences; and that ``export`` makes them ``tm``'s and ``Tensor``'s.
 
 One helper, ``check_op``, does the work for every case: it compares the
 forward value with a numpy reference, checks that the output and the

@@ -12,7 +12,8 @@ That list becomes a Python function of plain numpy calls:
 - calls that depend on no argument were computed while recording: their
   results are constants of the program (constant folding);
 - a reshape to the same shape is an alias, not a line;
-- ``multiply(negative(x), c)`` is one line, ``multiply(x, -c)`` (``_simplified``);
+- ``multiply(negative(x), c)`` for a Python number ``c`` other than an int 0 is one
+  line, ``multiply(x, -c)`` (``_simplified``);
 - an elementwise line writes into an argument that dies there, ``out=``, where no
   view of it lives on and the layout is the one numpy would give (``_reuse_buffers``);
 - each array is deleted right after its last use, so the program holds no more
@@ -43,7 +44,8 @@ Python side effects of ``f`` (a ``print``, appending to an outer list) happen
 only on the first call of each key (twice: once recording, once more for the
 check), never when the program runs. Arguments that are
 themselves being differentiated (``tm.grad(tm.jit(f))``) and calls made while
-another ``jit`` is recording run ``f`` eagerly.
+another ``jit`` is recording run ``f`` eagerly; so does a call with a broadcast-view
+argument (a zero stride) or with a value that cannot key the cache.
 
 No string a user chose (a scope name, a dict key, an op's name) reaches the
 generated source other than as a sanitised identifier.
@@ -90,8 +92,9 @@ class _Recorder:
         self.untraceable: set[str] = set()  # primitives whose rules compute outside ops
 
     def rule(self, prim: Any) -> None:
-        """A backward pass runs ``prim``'s VJP rules: only audited ones compute nothing
-        outside primitives (a mask from raw values would be frozen into the program)."""
+        """A backward pass runs ``prim``'s VJP rules: only those ``traceable()`` trusts
+        (every primitive tinymeta declares) or that say ``traceable = True`` compute
+        nothing outside primitives (a mask from raw values would be frozen in a program)."""
         if prim not in traceable() and not getattr(prim, "traceable", False):
             self.untraceable.add(prim.name)  # a user's own: traceable = True if it is
 

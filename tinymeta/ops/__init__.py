@@ -2,7 +2,8 @@
 
 An op is public because its declaration says ``export`` (``ops/_export.py``): this
 package exports exactly the ops so declared, in declaration order, and gives ``Tensor``
-the methods and operators numpy's arrays have (``x.sum()``, ``x % y``).
+the methods and operators numpy's arrays have (``x.sum()``, ``x % y``; not ``sort``,
+which numpy's arrays do in place).
 """
 
 import numpy as np

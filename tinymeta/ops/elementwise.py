@@ -5,8 +5,9 @@ Read a rule as "the cotangent of x is g times the local derivative", written
 with tinymeta ops so it can be differentiated again: ``exp``'s rule
 ``g * ans`` uses the recorded output tensor, so d²exp = exp falls out. Masks
 such as ``ans > 0`` in ``relu`` (its output is positive exactly where its
-input is) are constants (their derivative is zero almost everywhere), so
-they are computed from the numpy data directly.
+input is) are constants (their derivative is zero almost everywhere),
+computed by rule-less primitives (``positive_mask``, the comparisons), so
+that ``tm.jit`` records them too.
 
 Binary rules end with ``unbroadcast``: if x was broadcast up to the output's
 shape, its cotangent is summed back down to x's shape.

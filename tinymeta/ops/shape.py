@@ -66,6 +66,7 @@ def reshape(x: Any, shape: Any) -> Tensor:
 
 @export
 def expand_dims(x: Any, axis: int) -> Tensor:
+    """numpy.expand_dims: a size-1 axis inserted at ``axis`` (a reshape)."""
     s = list(shape_of(x))
     a = axis if axis >= 0 else len(s) + 1 + axis
     if not 0 <= a <= len(s):
@@ -76,6 +77,7 @@ def expand_dims(x: Any, axis: int) -> Tensor:
 
 @export
 def squeeze(x: Any, axis: Any = None) -> Tensor:
+    """numpy.squeeze: size-1 axes removed (all of them, or those in ``axis``; a reshape)."""
     s = shape_of(x)
     axes = normalize_axis(axis, len(s), "squeeze") if axis is not None else tuple(
         i for i, n in enumerate(s) if n == 1)
@@ -378,5 +380,7 @@ def stack(arrays: Any, axis: int = 0) -> Tensor:
 
 
 # ---------------------------------------------------------------- dtype
-astype = export(Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype)).defvjp(
+astype = export(Primitive("astype", lambda x, dtype: np.asarray(x).astype(dtype),
+                          doc="x.astype(dtype): the values in another dtype; its VJP casts "
+                              "the cotangent back.").defvjp(
     lambda g, ans, x, dtype: astype(g, dtype=x.dtype), saves=[()]))
