@@ -60,7 +60,6 @@ import numpy as np
 from tinymeta.ops._export import export
 from tinymeta.ops._util import normalize_axis, shape_of
 from tinymeta.ops.elementwise import (
-    _data,
     divide,
     multiply,
     not_equal,
@@ -306,11 +305,9 @@ def std(a: Any, axis: Any = None, *, ddof: float = 0, keepdims: bool = False) ->
     kink, like abs at 0; tinymeta takes 0 as its derivative there, at every order
     (plain sqrt would give nan). A nan variance gives nan."""
     v = var(a, axis, ddof=ddof, keepdims=keepdims)
-    if recording.jit is None and not np.any(_data(v) == 0):
-        return sqrt(v)  # the common case: one op
-    # a recorded mask, so that under tm.jit the program decides per call (on a slice of
-    # nonzero variance this is sqrt(v), bit for bit, at every order); sqrt only ever
-    # sees nonzero values, so no 0·inf reaches the gradient
+    # a recorded mask, not a test on the values, so that tm.jit's program decides per
+    # call (on a slice of nonzero variance this is sqrt(v), bit for bit, at every
+    # order); sqrt only ever sees nonzero values, so no 0·inf reaches the gradient
     nonzero = not_equal(v, 0.0)
     return where(nonzero, sqrt(where(nonzero, v, 1.0)), 0.0)
 
