@@ -113,21 +113,22 @@ class Primitive:
         if recording.check_nans:
             check_finite(self.name, out, args, recording)
         recording.jit and recording.jit.call(self, values, params, out)
-        node = self._record(nodes, values, out, params, traced, caller_arrays and args) if \
-            traced and recording.enabled and self.vjps != () else None  # vjps (): a mask
+        caller = args if caller_arrays else ()  # its arrays may change: saved as copies
+        node = self._record(nodes, values, out, params, traced, caller) if traced and \
+            recording.enabled and self.vjps != () else None  # vjps (): a mask
         result = Tensor._make(out, node)
         for observe in recording.observers:
             observe(self.name, args, params, result)
         return result
 
     def _record(self, nodes: list, values: list, out: np.ndarray, params: dict, traced: int,
-                caller_args: tuple | bool) -> Node:
+                caller_args: tuple) -> Node:
         """The node of one call: the input nodes, and the values the live rules read."""
         unread, keep_ans = self._plans.get((traced, len(nodes))) or self._plan(traced, len(nodes))
         saved = list(values)
         for i in unread:  # a value no live rule reads: only its shape and dtype stay
             saved[i] = _unsaved_of(values[i])
-        for i, a in enumerate(caller_args or ()):  # arrays a caller could still change
+        for i, a in enumerate(caller_args):  # a caller's array it could still change
             if type(a) is not Tensor and i not in unread:
                 saved[i] = _saved(a)
         ans = out if keep_ans else _unsaved(out.shape, out.dtype)
