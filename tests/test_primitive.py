@@ -14,6 +14,7 @@ import pytest
 
 import tinymeta as tm
 from tinymeta.primitive import Primitive, primitive
+from tinymeta.tensor import Unsaved
 from tinymeta.testing import check_grads
 
 
@@ -91,7 +92,9 @@ def test_a_node_keeps_only_what_its_live_rules_read():
     data = np.ones((4, 3))
     out = data @ w  # only w requires grad: matmul's rule for w reads the data, not w
     saved_a, saved_b = out.node.saved
-    assert isinstance(saved_a, np.ndarray) and type(saved_b).__name__ == "Unsaved"
+    assert isinstance(saved_a, np.ndarray)
+    assert saved_b is w.node and isinstance(saved_b, Unsaved)  # w's node stands in for w
+    assert out.node.ans is None  # nor is the output kept: the node itself knows its shape
 
 
 def test_a_changed_numpy_argument_does_not_change_the_graph():

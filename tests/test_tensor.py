@@ -107,3 +107,33 @@ def test_repr():
     assert repr(tm.tensor(1.5, requires_grad=True)) == "tensor(1.5, requires_grad=True)"
     assert "op='sin'" in repr(tm.sin(tm.tensor(0.5, requires_grad=True)))
     assert "dtype=float32" in repr(tm.tensor(np.float32(1.0)))
+
+
+def test_a_node_is_the_unsaved_of_its_own_value():
+    x = tm.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+    node = (x + 1.0).node  # add's rules read shapes only: nothing is kept
+    assert isinstance(node, Unsaved) and node.shape == (2, 3) and node.dtype == np.float32
+    assert node.ans is None and node.saved[0] is x.node
+    with pytest.raises(TypeError, match="did not save"):
+        np.asarray(node)  # a rule reading its numbers fails, instead of a wrong number
+
+
+def test_recording_switches_are_restored_after_a_block_an_error_and_a_decorated_call():
+    with tm.no_grad():
+        assert not recording.enabled
+        with tm.no_grad():
+            assert not recording.enabled
+        assert not recording.enabled
+    assert recording.enabled
+    with pytest.raises(ZeroDivisionError), recording.set(scope="s", order=2):
+        1 / 0
+    assert recording.scope == "" and recording.order == 0
+
+    @tm.no_grad()
+    def f(depth):
+        assert not recording.enabled
+        return f(depth - 1) if depth else tm.tensor(1.0, requires_grad=True) * 2.0
+
+    assert f(2).node is None and recording.enabled  # re-entered, then restored
+    with pytest.raises(AttributeError):
+        recording.enabeld = False  # a misspelt switch is an error, not a new switch

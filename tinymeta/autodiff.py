@@ -52,6 +52,7 @@ from tinymeta.checks import (
     check_argnums,
     check_callable,
     explain_unsaved,
+    missing_rule,
     not_differentiable,
     scalar_output,
 )
@@ -139,13 +140,14 @@ _by_seq = operator.attrgetter("seq")
 
 def _rule_inputs(node: Node, recorded: bool) -> tuple[Any, list]:
     """(ans, args) as the node's rules see them: tensors carrying their nodes when the
-    backward pass is recorded, bare numpy otherwise; ``Unsaved`` where nothing was kept."""
+    backward pass is recorded, bare numpy otherwise; where a value was not kept, its
+    ``Unsaved`` (the node that made it: an input's, or for ``ans`` this one)."""
     if not recorded:
-        return node.ans, node.saved
-    args = [v if p is None or not isinstance(v, np.ndarray) else Tensor._make(v, p)
-            for v, p in zip(node.saved, node.inputs, strict=True)]
-    ans = node.ans if not isinstance(node.ans, np.ndarray) else Tensor._make(node.ans, node)
-    return ans, args
+        return (node if node.ans is None else node.ans), node.saved
+    make = Tensor._make
+    args = [v if p is None or type(v) is not np.ndarray else make(v, p)
+            for v, p in zip(node.saved, node.inputs)]
+    return (node if node.ans is None else make(node.ans, node)), args
 
 
 def backward(schedule: list, seeds: dict[Node, Any], record: bool,
@@ -173,10 +175,7 @@ def backward(schedule: list, seeds: dict[Node, Any], record: bool,
             for i in edges:
                 rule = node.primitive.rule(i)
                 if rule is None:
-                    raise NotImplementedError(
-                        f"the primitive {node.op!r} has no VJP rule for its argument {i}, "
-                        f"which the gradient needs (it depends on a differentiated value); "
-                        f"give the primitive a rule for every argument")
+                    raise missing_rule(node.op, i)
                 try:
                     c = rule(g, ans, *args, **node.params)
                 except (TypeError, ValueError, AttributeError) as error:
@@ -252,7 +251,7 @@ def _variable(leaf: Any, opname: str, argnum: int, path: str) -> Tensor:
         t = identity(leaf) if leaf.node is not None else leaf_of(leaf._value)
     elif isinstance(leaf, (float, np.floating)) or (
             isinstance(leaf, np.ndarray) and leaf.dtype.kind == "f"):
-        t = leaf_of(readonly(np.array(leaf, dtype=np.result_type(leaf))))  # a copy: ours
+        t = leaf_of(readonly(np.array(leaf)))  # a copy: ours
     else:
         raise not_differentiable(leaf, opname, argnum, path)
     t.name = f"arg{argnum}{path}"

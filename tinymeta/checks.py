@@ -13,7 +13,7 @@ import numpy as np
 
 __all__ = ["IndependentOutputWarning", "describe", "default_explain", "check_finite",
            "check_argnums", "check_callable", "scalar_output", "not_differentiable",
-           "explain_unsaved", "as_array"]
+           "explain_unsaved", "missing_rule", "as_array"]
 
 
 class IndependentOutputWarning(UserWarning):
@@ -93,10 +93,18 @@ def not_differentiable(leaf: Any, opname: str, argnum: int, path: str) -> TypeEr
                      f"floats have gradients{hint}")
 
 
+def missing_rule(op: str, i: int) -> NotImplementedError:
+    return NotImplementedError(
+        f"the primitive {op!r} has no VJP rule for its argument {i}, which the gradient "
+        f"needs (it depends on a differentiated value); give the primitive a rule for every "
+        f"argument")
+
+
 def explain_unsaved(node: Any, i: int, ans: Any, args: list, error: Exception) -> None:
     """Raise a clear error if a VJP rule failed because it read a value not saved."""
-    missing = [f"argument {j}" for j, a in enumerate(args) if type(a).__name__ == "Unsaved"]
-    missing += ["its output (ans)"] if type(ans).__name__ == "Unsaved" else []
+    unsaved = ("Unsaved", "Node")  # a node stands in for its value (tinymeta.tensor)
+    missing = [f"argument {j}" for j, a in enumerate(args) if type(a).__name__ in unsaved]
+    missing += ["its output (ans)"] if type(ans).__name__ in unsaved else []
     if missing:
         raise RuntimeError(
             f"the VJP rule of {node.op!r} for argument {i} failed ({type(error).__name__}: "

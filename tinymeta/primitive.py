@@ -33,7 +33,6 @@ comparison, a mask): such a primitive's results are constants.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -67,7 +66,7 @@ class Primitive:
             raise ValueError(f"{self.name}: {len(saves)} 'saves' sets for {len(rules)} rules")
         self.vjps = rules
         self.saves = None if saves is None else tuple(frozenset(s) for s in saves)
-        self._plans: dict[tuple[int, int], tuple[tuple[int, ...], bool]] = {}
+        self._plans: dict[int, tuple[int, tuple[int, ...], bool]] = {}
         return self
 
     def rule(self, i: int) -> Callable | None:
@@ -124,32 +123,35 @@ class Primitive:
     def _record(self, nodes: list, values: list, out: np.ndarray, params: dict, traced: int,
                 caller_args: tuple) -> Node:
         """The node of one call: the input nodes, and the values the live rules read."""
-        unread, keep_ans = self._plans.get((traced, len(nodes))) or self._plan(traced, len(nodes))
-        saved = list(values)
+        plan = self._plans.get(traced)  # one plan per pattern of traced arguments
+        if plan is None or plan[0] != len(values):
+            plan = self._plan(traced, len(values))
+        _, unread, keep_ans = plan
+        saved = values  # the forward has run: its list of values becomes the saved ones
         for i in unread:  # a value no live rule reads: only its shape and dtype stay
-            saved[i] = _unsaved_of(values[i])
+            saved[i] = nodes[i] or _unsaved_of(values[i])  # a node is its value's Unsaved
         for i, a in enumerate(caller_args):  # a caller's array it could still change
             if type(a) is not Tensor and i not in unread:
                 saved[i] = _saved(a)
-        ans = out if keep_ans else _unsaved(out.shape, out.dtype)
-        node = Node(self, tuple(nodes), tuple(saved), ans, params or _NO_PARAMS, out.shape,
-                    out.dtype)
+        node = Node(self, tuple(nodes), tuple(saved), out if keep_ans else None,
+                    params or _NO_PARAMS, out.shape, out.dtype)
         if node.order:
             recording.backward_nodes += 1
         return node
 
-    def _plan(self, traced: int, nargs: int) -> tuple[tuple[int, ...], bool]:
-        """(the arguments whose values no rule reads, whether a rule reads the output)
-        when the arguments whose bit is set in ``traced`` require grad."""
+    def _plan(self, traced: int, nargs: int) -> tuple[int, tuple[int, ...], bool]:
+        """(nargs, the arguments whose values no rule reads, whether a rule reads the
+        output) for a call with ``nargs`` arguments, those whose bit is set in ``traced``
+        requiring grad."""
         if self.saves is None:
             reads = None
         elif self.variadic:
             reads = self.saves[0]
         else:
             reads = frozenset().union(*(s for i, s in enumerate(self.saves) if traced >> i & 1))
-        plan = (tuple(i for i in range(nargs) if reads is not None and i not in reads),
+        plan = (nargs, tuple(i for i in range(nargs) if reads is not None and i not in reads),
                 reads is None or "ans" in reads)
-        self._plans[traced, nargs] = plan  # one plan per pattern of traced arguments
+        self._plans[traced] = plan
         return plan
 
 
@@ -167,19 +169,11 @@ def primitive(*rules: Callable | None, saves: Any = None, name: str | None = Non
 _NO_PARAMS: dict = {}
 
 
-@functools.lru_cache(maxsize=4096)
-def _unsaved(shape: tuple[int, ...], dtype: Any) -> Unsaved:
-    """One shared ``Unsaved`` per shape and dtype: a long chain of nodes that keep no
-    values (first-order MAML's updates) then costs almost nothing per node."""
-    return Unsaved(shape, dtype)
-
-
 def _unsaved_of(a: Any) -> Unsaved:
+    """The stand-in for a constant argument's value (a traced one's node stands in)."""
     if type(a) is np.ndarray:
-        return _unsaved(a.shape, a.dtype)
-    if isinstance(a, (int, float)):
-        return _unsaved((), type(a))
-    return _unsaved(np.shape(a), np.result_type(a))
+        return Unsaved(a.shape, a.dtype)
+    return Unsaved(np.shape(a), np.result_type(a))
 
 
 def _saved(a: Any) -> Any:

@@ -17,9 +17,11 @@ Saved values are the engine's one memory rule, as PyTorch's saved tensors:
 ``multiply``'s rules read both inputs, ``add``'s read only their shapes, so an
 ``add`` node keeps no values at all, and a value that no rule reads dies
 with the last tensor the user holds of it. A rule is handed an ``Unsaved``
-(shape and dtype only) for what its node did not save. That is what keeps
-first-order MAML's memory flat in the number of inner steps: the chain
-θ₀ → θ₁ → … of updates θᵢ = θᵢ₋₁ − α·stop_gradient(g) keeps only shapes.
+(shape and dtype only) for what its node did not save; a node knows its own
+value's shape and dtype, so for a traced value the node that made it is that
+``Unsaved``. That is what keeps first-order MAML's memory flat in the number
+of inner steps: the chain θ₀ → θ₁ → … of updates θᵢ = θᵢ₋₁ − α·stop_gradient(g)
+keeps only shapes.
 
 Every node also knows what a reader of the graph wants: its name scope
 (``with tm.name_scope("inner step 1")``), its creation number ``seq`` (a node
@@ -35,8 +37,8 @@ attached by ``tinymeta.ops``, ``backward`` by ``tinymeta.autodiff``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ContextDecorator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,30 +49,39 @@ __all__ = ["Tensor", "Node", "Unsaved", "constant", "name_scope", "no_grad", "is
            "recording", "holds_traced", "changeable", "readonly", "leaf_of"]
 
 
+@dataclass(slots=True)  # slots: these are read on every op, and a slot reads fastest
 class Recording:
     """The recording switches, in one place (tinymeta is single-threaded by design)."""
 
-    enabled = True  # ops whose inputs require grad record nodes (off: ``no_grad``)
-    numpy_only = False  # a backward pass nobody differentiates: primitives take and give numpy
-    order = 0  # while a recorded backward pass runs a VJP rule: the order of what it makes,
+    enabled: bool = True  # ops whose inputs require grad record nodes (off: ``no_grad``)
+    numpy_only: bool = False  # a backward pass nobody differentiates: numpy in, numpy out
+    order: int = 0  # while a recorded backward pass runs a VJP rule: the order of what it makes,
     rule_of: Node | None = None  # ... and the node whose rule it is
-    scope = ""  # the current ``name_scope`` path ("inner step 1/query")
+    scope: str = ""  # the current ``name_scope`` path ("inner step 1/query")
     observers: tuple = ()  # callbacks told of every op (``tm.observe``: how pictures are made)
-    check_nans = False  # raise at the first nan or inf (``tm.debug_nans``)
-    backward_nodes = 0  # how many nodes recorded backward passes have made (for teaching)
+    check_nans: bool = False  # raise at the first nan or inf (``tm.debug_nans``)
+    backward_nodes: int = 0  # how many nodes recorded backward passes have made (for teaching)
     jit: Any = None  # the ``tm.jit`` recorder while a function is being compiled
 
-    @contextmanager
-    def set(self, **values: Any) -> Iterator[None]:
-        """Set switches for the duration of a block."""
-        previous = {name: getattr(self, name) for name in values}
-        for name, value in values.items():
-            setattr(self, name, value)
-        try:
-            yield
-        finally:
-            for name, value in previous.items():
-                setattr(self, name, value)
+    def set(self, **values: Any) -> Switched:
+        """Set switches for the duration of a block: ``with recording.set(enabled=False):``."""
+        return Switched(values)
+
+
+class Switched(ContextDecorator):
+    """Switches set inside a ``with`` block (or a decorated function), restored after it."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values, self.previous = values, []  # a stack: the block may be re-entered
+
+    def __enter__(self) -> None:
+        self.previous.append({name: getattr(recording, name) for name in self.values})
+        for name, value in self.values.items():
+            setattr(recording, name, value)
+
+    def __exit__(self, *exc: Any) -> None:
+        for name, value in self.previous.pop().items():
+            setattr(recording, name, value)
 
 
 recording = Recording()
@@ -108,12 +119,13 @@ class Unsaved:
         raise TypeError(f"a VJP rule read a value its node did not save ({self})")
 
 
-class Node:
+class Node(Unsaved):
     """One recorded op: its primitive, the nodes of its inputs (None for constants), the
-    values its rules read (``saved``, one per input, and ``ans``), and labels."""
+    values its rules read (``saved``, one per input; ``ans``, None if not kept), and
+    labels. A node knows its value's shape and dtype: it is that value's ``Unsaved``."""
 
-    __slots__ = ("primitive", "inputs", "saved", "ans", "params", "shape", "dtype", "scope",
-                 "order", "rule_of", "seq", "name", "grad", "__weakref__")
+    __slots__ = ("primitive", "inputs", "saved", "ans", "params", "scope", "order", "rule_of",
+                 "seq", "name", "grad", "__weakref__")
 
     def __init__(self, primitive: Any, inputs: tuple, saved: tuple, ans: Any, params: dict,
                  shape: tuple[int, ...], dtype: Any) -> None:
@@ -173,10 +185,10 @@ class Tensor:
         self.node = leaf_of(self._value).node if requires_grad else None
         self.name = name
 
-    @classmethod
-    def _make(cls, value: np.ndarray, node: Node | None) -> Tensor:
+    @staticmethod
+    def _make(value: np.ndarray, node: Node | None) -> Tensor:
         """A tensor of a value the engine just computed (no checks, no copy)."""
-        t = cls.__new__(cls)
+        t = object.__new__(Tensor)
         t._value, t.node = value, node
         return t
 

@@ -55,7 +55,7 @@ def values(x: Any, op: str = "an op") -> Any:
 
 def shape_of(x: Any) -> tuple[int, ...]:
     kind = type(x)
-    if kind is np.ndarray or kind is Tensor or kind is Unsaved:
+    if kind is np.ndarray or kind is Tensor or isinstance(x, Unsaved):
         return x.shape
     if (kind is list or kind is tuple) and holds_traced(x):
         # np.shape would convert the tensors to arrays; the op will stack them (pack)
