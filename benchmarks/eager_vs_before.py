@@ -52,7 +52,8 @@ def import_before(commit: str, into: Path) -> types.ModuleType:
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "tinymeta"],
                              capture_output=True, check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into)  # our own repository's files
+        safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python ≥ 3.11.4
+        tar.extractall(into, **safe)
     package = into / BEFORE
     (into / "tinymeta").rename(package)
     for path in package.rglob("*.py"):  # its imports of itself, under the new name
