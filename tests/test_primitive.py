@@ -151,3 +151,23 @@ def test_a_view_of_a_callers_array_is_not_changed_by_the_caller():
     z.backward()
     np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 2.0])
     np.testing.assert_array_equal(y.data, [0.0, 1.0, 2.0])
+
+
+def test_a_rule_may_run_a_transform_at_every_order():
+    # the rule of x³ computes 3x² with tm.grad: at order 1 it runs in an unrecorded
+    # (numpy) backward pass and gets a tensor back, at higher orders a recorded one
+    @primitive(lambda g, ans, x: g * tm.grad(lambda y: y ** 3)(x))
+    def cube(x):
+        return np.asarray(x) ** 3
+
+    assert tm.grad(cube)(2.0).item() == 12.0  # 3x²
+    assert tm.grad(tm.grad(cube))(2.0).item() == 12.0  # 6x
+    assert tm.grad(tm.grad(tm.grad(cube)))(2.0).item() == 6.0
+
+
+def test_a_primitive_without_rules_records_and_says_so_at_the_gradient():
+    twice = Primitive("twice", lambda x: 2 * np.asarray(x))  # no defvjp yet
+    y = twice(tm.tensor(1.0, requires_grad=True))
+    assert y.op == "twice" and y.item() == 2.0
+    with pytest.raises(NotImplementedError, match="'twice' has no VJP rule for its argument 0"):
+        tm.grad(twice)(1.0)

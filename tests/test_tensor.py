@@ -126,7 +126,7 @@ def test_recording_switches_are_restored_after_a_block_an_error_and_a_decorated_
         assert not recording.enabled
     assert recording.enabled
     with pytest.raises(ZeroDivisionError), recording.set(scope="s", order=2):
-        1 / 0
+        raise ZeroDivisionError
     assert recording.scope == "" and recording.order == 0
 
     @tm.no_grad()
@@ -137,3 +137,14 @@ def test_recording_switches_are_restored_after_a_block_an_error_and_a_decorated_
     assert f(2).node is None and recording.enabled  # re-entered, then restored
     with pytest.raises(AttributeError):
         recording.enabeld = False  # a misspelt switch is an error, not a new switch
+
+
+def test_a_name_scope_joins_the_scope_current_when_it_is_entered():
+    @tm.name_scope("layer")
+    def layer(x):
+        return x * 2.0
+
+    x = tm.tensor(1.0, requires_grad=True)
+    with tm.name_scope("model"):
+        assert layer(x).node.scope == "model/layer"
+    assert layer(x).node.scope == "layer" and recording.scope == ""

@@ -17,13 +17,14 @@ performs is itself a node, and the gradient it returns has a graph that an
 outer ``grad`` can walk again.
 
 Should a backward pass record? Only if somebody could differentiate its
-result: exactly when the ops it runs touch a value that requires grad *from
-outside this differentiation*: the variable is an identity over an outer
-value, or a node on the path from the variable to the output also reads an
-outer value (a closure, like ``x`` in ``grad(lambda y: x * y)``). The walk in
-step 3 finds out, so a plain first-order gradient records nothing and runs on
-bare numpy, while MAML's inner gradient is recorded because it depends on the
-outer θ. (An observer, ``tm.observe``, also wants to see backward passes.)
+result: when the ops it runs touch a value that requires grad *from outside
+this differentiation*: the variable is an identity over an outer value, or a
+node on the path from the variable to the output also reads a traced value
+off that path (a closure, like ``x`` in ``grad(lambda y: x * y)``; to stay
+simple, also one that turns out to depend on nothing outer, such as a leaf
+made inside ``f``: then it records in vain, never wrongly). The walk in step 3
+finds out, so a plain first-order gradient records nothing and runs on bare
+numpy, while MAML's inner gradient is recorded: it depends on the outer θ.
 
 Why there is no perturbation confusion
 --------------------------------------
@@ -54,10 +55,11 @@ from tinymeta.checks import (
     explain_unsaved,
     missing_rule,
     not_differentiable,
+    readonly,
     scalar_output,
 )
 from tinymeta.primitive import Primitive
-from tinymeta.tensor import Node, Tensor, leaf_of, readonly, recording
+from tinymeta.tensor import Node, Tensor, leaf_of, recording
 from tinymeta.tree import flatten, treedef_paths, unflatten
 
 __all__ = [
@@ -146,7 +148,7 @@ def _rule_inputs(node: Node, recorded: bool) -> tuple[Any, list]:
         return (node if node.ans is None else node.ans), node.saved
     make = Tensor._make
     args = [v if p is None or type(v) is not np.ndarray else make(v, p)
-            for v, p in zip(node.saved, node.inputs)]
+            for v, p in zip(node.saved, node.inputs, strict=True)]
     return (node if node.ans is None else make(node.ans, node)), args
 
 
@@ -309,14 +311,14 @@ def value_and_grad(f: Callable, argnums: int | tuple[int, ...] = 0, has_aux: boo
     ``(value, aux)`` and the result is ``((value, aux), gradient)``.
 
     The gradient has the structure of the differentiated argument (a tuple of them when
-    ``argnums`` is a tuple). It is recorded, and so can be differentiated again, exactly
-    when it depends on a value an outer transform is differentiating.
+    ``argnums`` is a tuple). It is recorded, and so can be differentiated again, when it
+    depends on a traced value from outside (see the module docstring).
     """
     check_callable(f, opname)
 
     def value_and_grad_f(*args: Any, **kwargs: Any):
         nums = check_argnums(argnums, len(args), opname)
-        with recording.set(enabled=True):  # transforms record their own forward pass
+        with recording.set(enabled=True, numpy_only=False):  # transforms record their forward
             new_args, variables, treedefs = _prepare(args, nums, opname)
             result = f(*new_args, **kwargs)
         out, aux = scalar_output(result, opname, Tensor, has_aux)
@@ -354,7 +356,7 @@ def vjp(f: Callable, *args: Any) -> tuple[Any, Callable]:
 
 
 def vjp_at(f: Callable, args: tuple, nums: tuple[int, ...], opname: str) -> tuple[Any, Callable]:
-    with recording.set(enabled=True):
+    with recording.set(enabled=True, numpy_only=False):
         new_args, variables, treedefs = _prepare(args, nums, opname)
         out = f(*new_args)
     out_leaves, out_def = flatten(out)

@@ -2,7 +2,9 @@
 
 The transforms (``autodiff.py``) and ``Tensor`` call these to turn bad input into
 one clear error at the user's call, naming the operation, what it got and what
-would be valid. Kept apart so that the engine reads as the algorithm.
+would be valid; ``changeable`` and ``readonly`` keep the arrays the engine holds
+safe from later writes by their owner. Kept apart so that the engine reads as
+the algorithm.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 
 __all__ = ["IndependentOutputWarning", "describe", "default_explain", "check_finite",
            "check_argnums", "check_callable", "scalar_output", "not_differentiable",
-           "explain_unsaved", "missing_rule", "as_array"]
+           "explain_unsaved", "missing_rule", "as_array", "changeable", "readonly"]
 
 
 class IndependentOutputWarning(UserWarning):
@@ -164,3 +166,25 @@ def check_finite(name: str, out: np.ndarray, args: tuple, recording: Any) -> Non
         shown = ", ".join(describe(a) for a in args)
         raise FloatingPointError(f"{name}: produced {bad} in {where} (inputs: {shown}); "
                                  f"raised because tm.debug_nans() is on")
+
+
+def changeable(array: np.ndarray) -> bool:
+    """Can someone still change ``array``'s values: it is writable, or a view of memory
+    that is (a writable array, a bytearray, a memory map)?"""
+    if array.flags.writeable:
+        return True
+    base = array.base
+    if base is None or isinstance(base, bytes):
+        return False
+    return changeable(base) if isinstance(base, np.ndarray) else True
+
+
+def readonly(array: np.ndarray) -> np.ndarray:
+    """``array`` made read-only for good: a view of memory someone else can still write
+    is copied first."""
+    base = array.base
+    if base is not None and not isinstance(base, bytes) and (
+            not isinstance(base, np.ndarray) or changeable(base)):
+        array = array.copy()
+    array.flags.writeable = False
+    return array

@@ -111,6 +111,8 @@ def _call(name: str, fn: Callable, args: tuple, kwargs: dict) -> Any:
         if extra:
             raise TypeError(f"numpy.{name} on tinymeta tensors: tm.{fn.__name__} does not take "
                             f"{', '.join(extra)} (it takes {', '.join(sorted(accepted))})")
+    if recording.numpy_only:  # a VJP rule in an unrecorded backward pass ran a transform
+        args = _bare(args)  # (tm.grad inside a rule) and got tensors: this pass is numpy
     return fn(*args, **kwargs)
 
 

@@ -6,9 +6,9 @@ the numpy forward on the arguments' values and, if some argument requires grad
 the values its rules read. The result is a tensor with that node, else a constant.
 
 A VJP rule answers: given the cotangent ``g`` of the output, what is the
-cotangent of argument i? Its signature is ``rule(g, ans, *args, **params)``, with
-``ans`` and ``args`` as tensors that carry their nodes, so that the ops a rule runs
-are recorded too. Rules are written with tinymeta ops, never raw numpy on
+cotangent of argument i? Its signature is ``rule(g, ans, *args, **params)``; in a
+recorded backward pass ``ans`` and ``args`` are tensors that carry their nodes, so
+that the ops a rule runs are recorded too. Rules are written with tinymeta ops, never raw numpy on
 tensors: that single rule makes gradients differentiable to any order, since a
 recorded backward pass is a graph like any other. A backward pass nobody will
 differentiate runs the same rules on bare numpy (``recording.numpy_only``), so a
@@ -25,10 +25,12 @@ or the decorator ``@primitive(rule_0, ..., saves=...)`` over the forward:
 
 Positional arguments are the differentiable ones (one rule each); keyword
 arguments are static parameters, handed to every rule. ``saves`` says per rule
-which values it reads (argument positions and "ans"): the node keeps exactly
-those and hands the rule an ``Unsaved`` (shape and dtype) for the rest; left out,
-every value is kept. ``defvjp()`` with no rules declares no derivative at all (a
-comparison, a mask): such a primitive's results are constants.
+which values it reads (argument positions and "ans"): a node keeps what the rules
+of its traced arguments read and hands a rule an ``Unsaved`` (shape and dtype)
+for the rest; left out, every value is kept. ``defvjp()`` with no rules declares
+no derivative at all (a comparison, a mask): such a primitive's results are
+constants. Without ``defvjp`` a primitive records nodes but has no rules yet:
+a gradient through it raises an error that says so.
 """
 
 from __future__ import annotations
@@ -38,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from tinymeta.checks import check_finite, default_explain, describe
-from tinymeta.tensor import Node, Tensor, Unsaved, changeable, holds_traced, recording
+from tinymeta.checks import changeable, check_finite, default_explain, describe
+from tinymeta.tensor import Node, Tensor, Unsaved, holds_traced, recording
 
 __all__ = ["Primitive", "primitive", "describe"]
 
@@ -52,9 +54,10 @@ class Primitive:
                  doc: str | None = None) -> None:
         self.name = name
         self.forward = forward
-        self.vjps: tuple[Callable | None, ...] | None = None  # () declares: no derivative
+        self.vjps: tuple[Callable | None, ...] | None = None  # (): no derivative; None: none yet
         self.saves: tuple[frozenset, ...] | None = None  # per rule; None: keep everything
         self.variadic = False  # one rule for every argument, called as rule(i, g, ans, ...)
+        self._plans: dict[int, tuple[int, tuple[int, ...], bool]] = {}  # see _record
         self.explain = explain or default_explain
         self.__doc__ = doc or f"tinymeta primitive {name!r}."
         self.__name__ = self.__qualname__ = name
@@ -66,7 +69,7 @@ class Primitive:
             raise ValueError(f"{self.name}: {len(saves)} 'saves' sets for {len(rules)} rules")
         self.vjps = rules
         self.saves = None if saves is None else tuple(frozenset(s) for s in saves)
-        self._plans: dict[int, tuple[int, tuple[int, ...], bool]] = {}
+        self._plans.clear()
         return self
 
     def rule(self, i: int) -> Callable | None:

@@ -17,11 +17,9 @@ Saved values are the engine's one memory rule, as PyTorch's saved tensors:
 ``multiply``'s rules read both inputs, ``add``'s read only their shapes, so an
 ``add`` node keeps no values at all, and a value that no rule reads dies
 with the last tensor the user holds of it. A rule is handed an ``Unsaved``
-(shape and dtype only) for what its node did not save; a node knows its own
-value's shape and dtype, so for a traced value the node that made it is that
-``Unsaved``. That is what keeps first-order MAML's memory flat in the number
-of inner steps: the chain θ₀ → θ₁ → … of updates θᵢ = θᵢ₋₁ − α·stop_gradient(g)
-keeps only shapes.
+(shape and dtype only; a node is one) for what its node did not save. That is
+what keeps first-order MAML's memory flat in the number of inner steps: the
+chain θ₀ → θ₁ → … of updates θᵢ = θᵢ₋₁ − α·stop_gradient(g) keeps only shapes.
 
 Every node also knows what a reader of the graph wants: its name scope
 (``with tm.name_scope("inner step 1")``), its creation number ``seq`` (a node
@@ -37,16 +35,17 @@ attached by ``tinymeta.ops``, ``backward`` by ``tinymeta.autodiff``.
 from __future__ import annotations
 
 import itertools
-from contextlib import ContextDecorator
+from collections.abc import Iterator
+from contextlib import ContextDecorator, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tinymeta.checks import as_array
+from tinymeta.checks import as_array, readonly
 
 __all__ = ["Tensor", "Node", "Unsaved", "constant", "name_scope", "no_grad", "is_tensor",
-           "recording", "holds_traced", "changeable", "readonly", "leaf_of"]
+           "recording", "holds_traced", "leaf_of"]
 
 
 @dataclass(slots=True)  # slots: these are read on every op, and a slot reads fastest
@@ -88,11 +87,13 @@ recording = Recording()
 _seq = itertools.count()
 
 
-def name_scope(name: str):
+@contextmanager  # a generator: the path joins the scope current when the block is entered
+def name_scope(name: str) -> Iterator[None]:
     """Tag every node made inside the block with ``name`` (nested scopes join with "/")."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name_scope: name must be a non-empty str, got {name!r}")
-    return recording.set(scope=f"{recording.scope}/{name}" if recording.scope else name)
+    with recording.set(scope=f"{recording.scope}/{name}" if recording.scope else name):
+        yield
 
 
 def no_grad():
@@ -142,28 +143,6 @@ class Node(Unsaved):
 
     def __repr__(self) -> str:
         return f"<node {self.op} {self.shape} #{self.seq}>"
-
-
-def changeable(array: np.ndarray) -> bool:
-    """Can someone still change ``array``'s values: it is writable, or a view of memory
-    that is (a writable array, a bytearray, a memory map)?"""
-    if array.flags.writeable:
-        return True
-    base = array.base
-    if base is None or isinstance(base, bytes):
-        return False
-    return changeable(base) if isinstance(base, np.ndarray) else True
-
-
-def readonly(array: np.ndarray) -> np.ndarray:
-    """``array`` made read-only for good: a view of memory someone else can still write
-    is copied first."""
-    base = array.base
-    if base is not None and not isinstance(base, bytes) and (
-            not isinstance(base, np.ndarray) or changeable(base)):
-        array = array.copy()
-    array.flags.writeable = False
-    return array
 
 
 class Tensor:
