@@ -93,14 +93,15 @@ def observe(callback: Callable[..., None]):
 def _toposort(roots: Sequence[Node], targets: set[Node] | None):
     """The nodes between ``roots`` and ``targets`` (every leaf, for None), oldest first.
 
-    Returns (schedule, touches_outer, outer). ``schedule`` pairs each node on a path from
-    a target to a root with the inputs a cotangent flows to (None for targets and leaves,
-    where cotangents are collected); ``touches_outer``: such a node also reads a traced
-    value from outside (then the backward pass must be recorded); ``outer``: the roots
-    depend on a traced value from outside at all (then they must keep their graphs).
+    Returns (schedule, off_path, older). ``schedule`` pairs each node on a path from a
+    target to a root with the inputs a cotangent flows to (None for targets and leaves,
+    where cotangents are collected); ``off_path``: such a node also reads a traced value
+    off the paths, or a target is an identity over an outer value (then the backward
+    pass must be recorded: that value may depend on an outer variable); ``older``: the
+    roots depend on a traced value older than every target (they must keep their graphs).
     """
     oldest = min((t.seq for t in targets), default=-1) if targets else -1
-    outer = False  # do the roots depend on a traced value older than every target?
+    older = False  # do the roots depend on a traced value older than every target?
     seen: set[Node] = set()
     stack = list(roots)
     while stack:  # every node reachable from the roots, down to the targets
@@ -113,28 +114,28 @@ def _toposort(roots: Sequence[Node], targets: set[Node] | None):
                 if p is not None and p.seq >= oldest:
                     stack.append(p)
                 elif p is not None:
-                    outer = True
+                    older = True
     on_path: set[Node] = set()
     schedule: list[tuple[Node, tuple[int, ...] | None]] = []
-    touches_outer = False
+    off_path = False
     for node in sorted(seen, key=_by_seq):  # a node is newer than its inputs
         if (node.primitive is None and targets is None) or (targets and node in targets):
             on_path.add(node)
             schedule.append((node, None))
-            touches_outer |= node.primitive is not None  # an identity over an outer value
+            off_path |= node.primitive is not None  # an identity over an outer value
             continue
-        edges, reads_outer = [], False
+        edges, reads_off_path = [], False
         for i, p in enumerate(node.inputs):
             if p in on_path:
                 edges.append(i)
             elif p is not None:
-                reads_outer = True  # a traced value that does not depend on the targets
+                reads_off_path = True  # a traced value that does not depend on the targets
         if edges:
             on_path.add(node)
             schedule.append((node, tuple(edges)))
-            touches_outer |= reads_outer
-    touches_outer = touches_outer and targets is not None
-    return schedule, touches_outer, outer or touches_outer
+            off_path |= reads_off_path
+    off_path = off_path and targets is not None
+    return schedule, off_path, older or off_path
 
 
 _by_seq = operator.attrgetter("seq")
@@ -283,9 +284,9 @@ def _gradients(outs: list[Tensor], seeds: list[Any], variables: list[list[Tensor
     for o, s in zip(outs, seeds, strict=True):
         if isinstance(o, Tensor) and o.node is not None:  # an output twice: add its seeds
             seed_of[o.node] = s if o.node not in seed_of else ops.add(seed_of[o.node], s)
-    schedule, touches_outer, outer = _toposort(list(seed_of), targets)
+    schedule, off_path, older = _toposort(list(seed_of), targets)
     seeded = any(isinstance(s, Tensor) and s.node is not None for s in seeds)  # double VJP
-    record = recording.enabled and (touches_outer or seeded or bool(recording.observers))
+    record = recording.enabled and (off_path or seeded or bool(recording.observers))
     reached = backward(schedule, seed_of, record) if seed_of else {}
     result = []
     for n, vs in enumerate(variables):
@@ -295,7 +296,7 @@ def _gradients(outs: list[Tensor], seeds: list[Any], variables: list[list[Tensor
                           stacklevel=stacklevel)
         result.append([_as_gradient(reached[v.node], v.node) if v.node in reached else
                        Tensor._make(np.zeros(v.shape, v.dtype), None) for v in vs])
-    return result, record or outer  # can the results be differentiated further?
+    return result, record or older  # can the results be differentiated further?
 
 
 def named(wrapper: Callable, f: Callable, opname: str) -> Callable:
