@@ -12,7 +12,7 @@ and then times both, interleaved in one process, on the workloads the issue name
 - through the library (``tm.value_and_grad(maml_objective)``) and through plain user
   code (``benchmarks/plain_maml.py``: ``x @ W + b``, ``tm.relu``, ``(pred - y) ** 2``).
 
-Each round runs every function once, in an order rotated from round to round; the
+Each round runs every function once, in a new random order each round; the
 table gives the median times, their ratio, and the median of the per-round ratios
 (now / before: below 1.10 is within the issue's bound). On a shared machine, run
 it twice before trusting a difference of a few percent.
@@ -29,6 +29,7 @@ import datetime
 import gc
 import io
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -101,16 +102,20 @@ def workloads(before: types.ModuleType) -> dict[str, dict[str, callable]]:
 
 
 def measure(work: dict, rounds: int, warmup: int) -> dict[str, dict[str, list[float]]]:
-    """Wall times of every function, ``rounds`` rotated rounds after ``warmup`` rounds."""
+    """Wall times of every function over ``rounds`` shuffled rounds, after ``warmup``."""
     fns = [(name, side, f) for name, pair in work.items() for side, f in pair.items()]
     for _ in range(warmup):
         for _, _, f in fns:
             f()
     gc.collect()
     times = {name: {"now": [], "before": []} for name in work}
-    for r in range(rounds):
-        shift = r % len(fns)  # nobody always runs first
-        for name, side, f in fns[shift:] + fns[:shift]:
+    order = random.Random(0)
+    for _ in range(rounds):
+        # a new random order each round: with a fixed rotation, "before" always ran right
+        # after "now" of the same workload, on caches warm for it (an A/A run of one
+        # engine against itself measured 1.04-1.06 that way)
+        order.shuffle(fns)
+        for name, side, f in fns:
             start = time.perf_counter()
             f()
             times[name][side].append(time.perf_counter() - start)
@@ -139,7 +144,7 @@ before at {commit}); the script's docstring says how it works.
 
 Issue 11 rewrote the engine core to be read in an hour, on the condition that the eager
 engine stays within 10% of its speed before. Both engines ran in one process, {rounds}
-rounds, each round every function once in a rotated order; glibc's malloc thresholds were
+rounds, each round every function once in a new random order; glibc's malloc thresholds were
 raised for the whole process, as `benchmarks/run.py` does. A ratio is now / before: below
 1.10 meets the bound. The load average (1 min) was {load[0]:.2f} at the start and
 {load[1]:.2f} at the end: the machine is shared, so differences of a few percent are noise.

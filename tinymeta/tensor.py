@@ -35,8 +35,7 @@ attached by ``tinymeta.ops``, ``backward`` by ``tinymeta.autodiff``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from contextlib import ContextDecorator, contextmanager
+from contextlib import ContextDecorator
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,13 +86,18 @@ recording = Recording()
 _seq = itertools.count()
 
 
-@contextmanager  # a generator: the path joins the scope current when the block is entered
-def name_scope(name: str) -> Iterator[None]:
+class name_scope(Switched):  # noqa: N801 (used like a function: ``with tm.name_scope(..)``)
     """Tag every node made inside the block with ``name`` (nested scopes join with "/")."""
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"name_scope: name must be a non-empty str, got {name!r}")
-    with recording.set(scope=f"{recording.scope}/{name}" if recording.scope else name):
-        yield
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name_scope: name must be a non-empty str, got {name!r}")
+        super().__init__({})
+        self.name = name
+
+    def __enter__(self) -> None:  # joined here, not above: right as a decorator too
+        self.values = {"scope": f"{recording.scope}/{self.name}" if recording.scope else self.name}
+        super().__enter__()
 
 
 def no_grad():
