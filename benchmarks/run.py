@@ -23,8 +23,8 @@ Every implementation is first checked against tinymeta's result (1e-10 in
 float64, 1e-4 in float32, relative to the gradient's size); one that
 disagrees is not timed and the command exits with status 1. Timings are the
 median of ``--runs`` wall-clock runs after warm-up, all implementations of a
-workload interleaved in one process (a round runs each once, in an order
-rotated from round to round), and are reported as ratios to the numpy floor.
+workload interleaved in one process (a round runs each once, in a new random
+order each round), and are reported as ratios to the numpy floor.
 The garbage collector stays on: it is part of what a Python engine costs.
 """
 
@@ -36,6 +36,7 @@ import datetime
 import gc
 import os
 import platform
+import random
 import re
 import statistics
 import subprocess
@@ -90,17 +91,20 @@ QUICK = Setup(sizes=(1, 8, 8, 1), tasks=2, shots=3, steps=(1, 2), memory_steps=(
 
 # ---------------------------------------------------------------- measuring
 def time_interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int) -> dict:
-    """Median wall time of each function: warm-up rounds, then ``runs`` rotated rounds."""
+    """Median wall time of each function: warm-up rounds, then ``runs`` shuffled rounds."""
     names = list(fns)
+    order = random.Random(0)
     for _ in range(warmup):
         for name in names:
             fns[name]()
     gc.collect()
     times: dict[str, list[float]] = {name: [] for name in names}
     clock = time.perf_counter
-    for r in range(runs):
-        shift = r % len(names)  # nobody always runs first, on the coldest cache
-        for name in names[shift:] + names[:shift]:
+    for _ in range(runs):
+        # shuffled, not rotated: a rotation gives each function the same predecessor in
+        # every round, whose caches it inherits (eager_vs_before.py measured that bias)
+        order.shuffle(names)
+        for name in names:
             start = clock()
             fns[name]()
             times[name].append(clock() - start)
@@ -438,8 +442,8 @@ def markdown(suite: Suite, setup: Setup, info: dict, load: tuple, command: str,
         "",
         f"Every number is the **median of {setup.runs} wall-clock runs** (after "
         f"{setup.warmup} untimed warm-up rounds) of one call; "
-        "all implementations of a workload run interleaved in one process, in an order "
-        "rotated from run to run, and **bold ratios are to the hand-written numpy floor** "
+        "all implementations of a workload run interleaved in one process, in a new "
+        "random order each run, and **bold ratios are to the hand-written numpy floor** "
         "(below 1 is faster than the floor). Before timing, every implementation's result "
         "was checked against tinymeta's (float64: 1e-10, float32: 1e-4, relative to the "
         "largest gradient entry).",
