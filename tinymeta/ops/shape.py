@@ -11,6 +11,7 @@ ints (``x[tm.argsort(x)]``) goes to the same pair with the index as an argument,
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 import numpy as np
@@ -271,9 +272,22 @@ _scatter_at = Primitive(
 ).defvjp(lambda g, ans, x, index, shape: _take(g, index), None, saves=[{1}, ()])
 
 
+def _adds_axes_only(parts: tuple) -> bool:
+    """Is the index made of ``:``, ``None`` and at most one ``...`` (a loop, not generator
+    expressions: ``b[:, None, :]`` runs once per layer and inner step)?"""
+    ellipses = 0
+    for p in parts:
+        if p is Ellipsis:
+            ellipses += 1
+        elif p is not None and not (type(p) is slice and p.start is None and p.stop is None
+                                    and p.step is None):
+            return False
+    return ellipses <= 1
+
+
 def _with_new_axes(shape: tuple[int, ...], parts: tuple) -> tuple[int, ...]:
     """The shape of x[parts] for parts of only ``:``, ``None`` and one ``...``."""
-    taken = sum(p is not None and p is not Ellipsis for p in parts)
+    taken = len(parts) - parts.count(None) - parts.count(Ellipsis)  # the ``:`` parts
     if taken > len(shape):
         raise IndexError(f"getitem: too many indices for an array of shape {shape}")
     dims, out = iter(shape), []
@@ -281,7 +295,7 @@ def _with_new_axes(shape: tuple[int, ...], parts: tuple) -> tuple[int, ...]:
         if p is None:
             out.append(1)
         elif p is Ellipsis:
-            out.extend(next(dims) for _ in range(len(shape) - taken))
+            out.extend(itertools.islice(dims, len(shape) - taken))
         else:
             out.append(next(dims))
     return (*out, *dims)
@@ -295,8 +309,7 @@ def getitem(x: Any, index: Any) -> Tensor:
     selects everything: that is a reshape, recorded as one, whose rule is a reshape back
     (not a scatter into zeros)."""
     parts = index if isinstance(index, tuple) else (index,)
-    if all(p is None or p is Ellipsis or (type(p) is slice and p == slice(None)) for p in parts) \
-            and sum(p is Ellipsis for p in parts) <= 1:
+    if _adds_axes_only(parts):
         return _reshape(x, shape=_with_new_axes(shape_of(x), parts))
     if isinstance(index, Tensor) and index.dtype.kind in "iu":
         return _take(x, index)  # x[tm.argsort(x)]: the indices stay a recorded value
