@@ -448,6 +448,10 @@ def markdown(suite: Suite, setup: Setup, info: dict, load: tuple, command: str,
         "was checked against tinymeta's (float64: 1e-10, float32: 1e-4, relative to the "
         "largest gradient entry).",
         "",
+        "The eager engine against itself before the readable-core redesign (issue 11) is "
+        "on its own page, [eager-vs-before.md](eager-vs-before.md), written by "
+        "`benchmarks/eager_vs_before.py`.",
+        "",
         "## Machine",
         "",
         *(f"- {k}: {v}" for k, v in info.items()),
