@@ -104,9 +104,10 @@ def missing_rule(op: str, i: int) -> NotImplementedError:
 
 def explain_unsaved(node: Any, i: int, ans: Any, args: list, error: Exception) -> None:
     """Raise a clear error if a VJP rule failed because it read a value not saved."""
-    unsaved = ("Unsaved", "Node")  # a node stands in for its value (tinymeta.tensor)
-    missing = [f"argument {j}" for j, a in enumerate(args) if type(a).__name__ in unsaved]
-    missing += ["its output (ans)"] if type(ans).__name__ in unsaved else []
+    from tinymeta.tensor import Unsaved  # here: tensor imports this module (an error path)
+
+    missing = [f"argument {j}" for j, a in enumerate(args) if isinstance(a, Unsaved)]
+    missing += ["its output (ans)"] if isinstance(ans, Unsaved) else []  # a Node is one too
     if missing:
         raise RuntimeError(
             f"the VJP rule of {node.op!r} for argument {i} failed ({type(error).__name__}: "

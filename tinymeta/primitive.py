@@ -8,11 +8,11 @@ the values its rules read. The result is a tensor with that node, else a constan
 A VJP rule answers: given the cotangent ``g`` of the output, what is the
 cotangent of argument i? Its signature is ``rule(g, ans, *args, **params)``; in a
 recorded backward pass ``ans`` and ``args`` are tensors that carry their nodes, so
-that the ops a rule runs are recorded too. Rules are written with tinymeta ops, never raw numpy on
-tensors: that single rule makes gradients differentiable to any order, since a
-recorded backward pass is a graph like any other. A backward pass nobody will
-differentiate runs the same rules on bare numpy (``recording.numpy_only``), so a
-first-order gradient costs little more than hand-written numpy.
+that the ops a rule runs are recorded too. Rules are written with tinymeta ops,
+never raw numpy on tensors: that single rule makes gradients differentiable to any
+order, since a recorded backward pass is a graph like any other. A backward pass
+nobody will differentiate runs the same rules on bare numpy (``recording.numpy_only``),
+so a first-order gradient costs little more than hand-written numpy.
 
 One declaration per op: ``Primitive(name, forward).defvjp(rule_0, ..., saves=...)``,
 or the decorator ``@primitive(rule_0, ..., saves=...)`` over the forward:
@@ -132,7 +132,7 @@ class Primitive:
         _, unread, keep_ans = plan
         saved = values  # the forward has run: its list of values becomes the saved ones
         for i in unread:  # a value no live rule reads: only its shape and dtype stay
-            saved[i] = nodes[i] or _unsaved_of(values[i])  # a node is its value's Unsaved
+            saved[i] = nodes[i] or _unsaved_of(saved[i])  # a node is its value's Unsaved
         for i, a in enumerate(caller_args):  # a caller's array it could still change
             if type(a) is not Tensor and i not in unread:
                 saved[i] = _saved(a)
