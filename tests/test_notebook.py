@@ -9,12 +9,12 @@ bytes depend on the Graphviz version. A kernel start and the cells take a few se
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from rounding import mask_rounding
 
 nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
@@ -22,9 +22,6 @@ pytest.importorskip("ipykernel")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "examples" / "what-fomaml-drops.ipynb"
-
-
-TINY = re.compile(r"\d\.\de-1\d")  # a rounding error: 6.9e-18 here, 2.2e-16 with another numpy
 
 
 def _texts(cell) -> list[str]:
@@ -44,7 +41,7 @@ def _texts(cell) -> list[str]:
             plain = data.get("text/plain", "")
             if "image/svg+xml" not in data and plain and " object at 0x" not in plain:
                 out.append(plain)  # a Digraph without `dot` is only its address: skip it
-    return [TINY.sub("<tiny>", o) if isinstance(o, str) else (o[0], TINY.sub("<tiny>", o[1]))
+    return [mask_rounding(o) if isinstance(o, str) else (o[0], mask_rounding(o[1]))
             for o in out]
 
 
