@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import io
 import os
-import random
 import re
 import statistics
 import subprocess
@@ -102,24 +100,15 @@ def workloads(before: types.ModuleType) -> dict[str, dict[str, callable]]:
 
 
 def measure(work: dict, rounds: int, warmup: int) -> dict[str, dict[str, list[float]]]:
-    """Wall times of every function over ``rounds`` shuffled rounds, after ``warmup``."""
-    fns = [(name, side, f) for name, pair in work.items() for side, f in pair.items()]
-    for _ in range(warmup):
-        for _, _, f in fns:
-            f()
-    gc.collect()
-    times = {name: {"now": [], "before": []} for name in work}
-    order = random.Random(0)
-    for _ in range(rounds):
-        # a new random order each round: with a fixed rotation, "before" always ran right
-        # after "now" of the same workload, on caches warm for it (an A/A run of one
-        # engine against itself measured 1.04-1.06 that way)
-        order.shuffle(fns)
-        for name, side, f in fns:
-            start = time.perf_counter()
-            f()
-            times[name][side].append(time.perf_counter() - start)
-    return times
+    """Wall times of every function, {workload: {"now": [...], "before": [...]}}, over
+    ``rounds`` shuffled rounds (``run.interleaved_times``: with a fixed rotation,
+    "before" always ran right after "now" of the same workload, on caches warm for it,
+    and an A/A run of one engine against itself read 1.04-1.06)."""
+    from run import interleaved_times
+
+    fns = {(name, side): f for name, pair in work.items() for side, f in pair.items()}
+    times = interleaved_times(fns, rounds, warmup)
+    return {name: {side: times[name, side] for side in pair} for name, pair in work.items()}
 
 
 def table(times: dict) -> str:

@@ -90,15 +90,16 @@ QUICK = Setup(sizes=(1, 8, 8, 1), tasks=2, shots=3, steps=(1, 2), memory_steps=(
 
 
 # ---------------------------------------------------------------- measuring
-def time_interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int) -> dict:
-    """Median wall time of each function: warm-up rounds, then ``runs`` shuffled rounds."""
+def interleaved_times(fns: dict[Any, Callable[[], Any]], runs: int, warmup: int) -> dict:
+    """Wall times of each function (a list per key): warm-up rounds, then ``runs`` rounds
+    that each run every function once, in a new random order."""
     names = list(fns)
     order = random.Random(0)
     for _ in range(warmup):
         for name in names:
             fns[name]()
     gc.collect()
-    times: dict[str, list[float]] = {name: [] for name in names}
+    times: dict[Any, list[float]] = {name: [] for name in names}
     clock = time.perf_counter
     for _ in range(runs):
         # shuffled, not rotated: a rotation gives each function the same predecessor in
@@ -108,7 +109,13 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int) 
             start = clock()
             fns[name]()
             times[name].append(clock() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return times
+
+
+def time_interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int) -> dict:
+    """Median wall time of each function over ``interleaved_times``' rounds."""
+    return {name: statistics.median(t)
+            for name, t in interleaved_times(fns, runs, warmup).items()}
 
 
 def _libc_trim() -> Callable[[], None]:
